@@ -1,0 +1,228 @@
+"""Input events (SPEC §1): the one place each CRM event is defined.
+
+Validation is strict: JSON types are not coerced (``"10"`` is not a number, ``1`` is not a
+boolean), except money, which may be a JSON number or a decimal string. Timestamps must carry
+an offset. Unknown fields are ignored; optional fields may be absent or ``null`` (a ``null``
+takes the field's default).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class Stage(StrEnum):
+    """The well-known deal stages; a CRM may send others, which are kept as they are."""
+
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    MEETING = "meeting"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    WON = "won"
+    LOST = "lost"
+
+
+TERMINAL_STAGES = frozenset({Stage.WON.value, Stage.LOST.value})
+
+KNOWN_SOURCES = ("inbound_demo", "inbound_content", "outbound", "referral", "event", "partner")
+
+
+def _or_default(default: Any) -> AfterValidator:
+    """``null`` in the input means "use the default" (SPEC §1: optional fields may be null)."""
+    return AfterValidator(lambda value: default if value is None else value)
+
+
+_MONEY_PATTERN = re.compile(r"^\d+(\.\d+)?$")
+
+
+def _parse_money(value: Any) -> Decimal:
+    """A JSON number or a decimal string (``"1234.50"``), never negative, never a boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PydanticCustomError("wrong_type", "money must be a JSON number or a decimal string")
+    if isinstance(value, str) and not _MONEY_PATTERN.match(value):
+        raise PydanticCustomError("invalid_value", "money string must look like 1234.50")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:  # pragma: no cover - str() of a JSON number is a decimal
+        raise PydanticCustomError("invalid_value", "money must be a decimal number") from exc
+    if not amount.is_finite() or amount < 0:
+        raise PydanticCustomError("out_of_range", "money must be finite and >= 0")
+    return amount
+
+
+Money = Annotated[
+    Decimal,
+    PlainValidator(_parse_money),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _MONEY_PATTERN.pattern},
+            ]
+        }
+    ),
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+TeamName = Annotated[str, Field(min_length=1, max_length=64)]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+DurationSeconds = Annotated[float, Field(ge=0, le=86400)]
+ClockTime = Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class DealEvent(_Event):
+    """Fields common to every deal-scoped event."""
+
+    event_id: Identifier
+    occurred_at: AwareDatetime
+    deal_id: Identifier
+    rep_id: Identifier
+    team: TeamName | None = None
+
+
+class DealStageChanged(DealEvent):
+    """``crm.deal-stages``: a deal entered a stage."""
+
+    stage: Label
+    amount: Money | None = None
+    currency: Annotated[CurrencyCode | None, _or_default("USD")] = "USD"
+    source: Label | None = None
+    deal_type: Annotated[
+        Literal["new_business", "upsell", "cross_sell", "renewal"] | None, _or_default("new_business")
+    ] = "new_business"
+    expected_close_date: date | None = None
+    lost_reason: Annotated[str, Field(max_length=256)] | None = None
+
+
+class CallLogged(DealEvent):
+    """``crm.calls``: a call was logged."""
+
+    call_id: Identifier
+    direction: Literal["outbound", "inbound"]
+    outcome: Literal["connected", "no_answer", "voicemail", "busy", "failed"]
+    talk_seconds: DurationSeconds
+    wrap_up_seconds: Annotated[DurationSeconds | None, _or_default(0.0)] = 0.0
+
+
+class EmailActivity(DealEvent):
+    """``crm.emails``: sent (rep to prospect), received (prospect to rep), opened or bounced."""
+
+    email_id: Identifier
+    action: Literal["sent", "received", "opened", "bounced"]
+    personalized: Annotated[bool | None, _or_default(False)] = False
+
+
+class MeetingActivity(DealEvent):
+    """``crm.meetings``: a meeting was booked, held, missed or cancelled."""
+
+    meeting_id: Identifier
+    action: Literal["booked", "held", "no_show", "cancelled"]
+    scheduled_for: AwareDatetime | None = None
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_ALIASES = {name: name for name in WEEKDAYS} | {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+DEFAULT_WORKING_HOURS: dict[str, tuple[str, str]] = {day: ("09:00", "17:00") for day in WEEKDAYS[:5]}
+
+
+class ActivityTargets(_Event):
+    calls_per_day: Annotated[float, Field(ge=0)] | None = None
+    emails_per_day: Annotated[float, Field(ge=0)] | None = None
+    meetings_per_week: Annotated[float, Field(ge=0)] | None = None
+
+
+class RepProfile(_Event):
+    """``crm.reps`` (compacted, keyed by ``rep_id``): the latest ``updated_at`` wins."""
+
+    rep_id: Identifier
+    team: TeamName
+    role: Literal["sdr", "ae", "bdm", "am", "other"]
+    timezone: Annotated[str | None, _or_default("UTC")] = "UTC"
+    working_hours: Annotated[dict[str, tuple[ClockTime, ClockTime]] | None, _or_default(DEFAULT_WORKING_HOURS)] = Field(
+        default_factory=lambda: dict(DEFAULT_WORKING_HOURS)
+    )
+    monthly_quota: Money | None = None
+    currency: Annotated[CurrencyCode | None, _or_default("USD")] = "USD"
+    targets: ActivityTargets | None = None
+    updated_at: AwareDatetime
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise PydanticCustomError("invalid_value", "unknown IANA timezone {zone!r}", {"zone": value}) from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _weekday_hours(cls, value: dict[str, tuple[str, str]] | None) -> dict[str, tuple[str, str]] | None:
+        if value is None:
+            return None
+        normalized: dict[str, tuple[str, str]] = {}
+        for day, (start, end) in value.items():
+            key = _WEEKDAY_ALIASES.get(day.lower())
+            if key is None:
+                raise PydanticCustomError("invalid_value", "unknown weekday {day!r}; use mon..sun", {"day": day})
+            if start >= end:
+                raise PydanticCustomError(
+                    "invalid_value", "working hours for {day} must start before they end", {"day": day}
+                )
+            normalized[key] = (start, end)
+        return normalized
+
+
+class InputTopic(StrEnum):
+    """The logical input topics; their Kafka names come from configuration."""
+
+    DEAL_STAGES = "deal_stages"
+    CALLS = "calls"
+    EMAILS = "emails"
+    MEETINGS = "meetings"
+    REPS = "reps"
+
+
+MODEL_BY_TOPIC: dict[InputTopic, type[_Event]] = {
+    InputTopic.DEAL_STAGES: DealStageChanged,
+    InputTopic.CALLS: CallLogged,
+    InputTopic.EMAILS: EmailActivity,
+    InputTopic.MEETINGS: MeetingActivity,
+    InputTopic.REPS: RepProfile,
+}
+
+DEAL_TOPICS = (InputTopic.DEAL_STAGES, InputTopic.CALLS, InputTopic.EMAILS, InputTopic.MEETINGS)

@@ -1,0 +1,137 @@
+"""Configuration from ``LEADPULSE_*`` environment variables and a ``.env`` file.
+
+Nested settings use ``__``: ``LEADPULSE_TOPICS__CALLS=crm.calls``. Complex values are JSON:
+``LEADPULSE_SLA_BY_SOURCE='{"inbound_demo": 120}'``. :func:`load_settings` turns a validation
+failure into a :class:`ConfigError` whose message names each bad variable.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.events import InputTopic
+
+ENV_PREFIX = "LEADPULSE_"
+NESTED_DELIMITER = "__"
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the environment variable."""
+
+
+TopicName = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class TopicNames(BaseModel):
+    deal_stages: TopicName = "crm.deal-stages"
+    calls: TopicName = "crm.calls"
+    emails: TopicName = "crm.emails"
+    meetings: TopicName = "crm.meetings"
+    reps: TopicName = "crm.reps"
+    dead_letter: TopicName = "leadpulse.dead-letter"
+    lead_responses: TopicName = "leadpulse.lead-responses"
+    alerts: TopicName = "leadpulse.alerts"
+
+    def input_name(self, topic: InputTopic) -> str:
+        return str(getattr(self, topic.value))
+
+
+class KafkaSecurity(BaseModel):
+    """TLS and SASL for ``LEADPULSE_BROKER`` (ignored by the embedded broker)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+
+class Retention(BaseModel):
+    """How many periods of each kind stay queryable (SPEC §2: >= 35 days, >= 13 months)."""
+
+    hours: int = Field(default=72, ge=1)
+    days: int = Field(default=40, ge=35)
+    weeks: int = Field(default=60, ge=1)
+    months: int = Field(default=14, ge=13)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    broker: str | None = Field(
+        default=None, description="Kafka bootstrap servers (host:port,...); unset = embedded Tansu broker."
+    )
+    kafka: KafkaSecurity = KafkaSecurity()
+    app_id: str = Field(default="leadpulse", min_length=1, description="Faust app id = consumer group.")
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(default=4, ge=1, le=1024, description="Partitions of topics LeadPulse creates.")
+    replication_factor: int = Field(default=1, ge=1)
+    store: Literal["memory"] = Field(default="memory", description="Table store (memory; rocksdb later).")
+    data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
+    reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
+    sla_default_seconds: float = Field(default=300, gt=0)
+    sla_by_source: dict[str, float] = Field(default_factory=dict, description="Per-source SLA, JSON.")
+    max_future_skew_seconds: float = Field(default=300, ge=0)
+    retention: Retention = Retention()
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    batch_max_events: int = Field(default=2000, ge=1, description="Events folded per batch at most.")
+    batch_max_seconds: float = Field(default=0.2, gt=0, description="Longest wait to fill a batch.")
+    commit_interval_seconds: float = Field(default=2.0, gt=0)
+    session_timeout_seconds: float = Field(default=10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @field_validator("sla_by_source")
+    @classmethod
+    def _positive_slas(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [source for source, seconds in value.items() if seconds <= 0]
+        if bad:
+            raise ValueError(f"SLA seconds must be > 0 (sources {', '.join(sorted(bad))})")
+        return value
+
+    def sla_seconds(self, source: str | None) -> float:
+        return self.sla_by_source.get(source or "unknown", self.sla_default_seconds)
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker
+
+
+def env_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error location."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location if isinstance(part, str))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings, or raise :class:`ConfigError` naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            location = tuple(error["loc"])
+            got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], dict) else ""
+            problems.append(f"{env_name(location)}: {error['msg']}{got}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None

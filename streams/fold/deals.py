@@ -1,0 +1,170 @@
+"""A deal's state as a fold of its events by event time (SPEC §2), as plain functions.
+
+The state keeps every fact of the deal, sorted by ``(occurred_at, event_id)``, so any arrival
+order of the same events gives the same state, and every SPEC §2 rule is a function of it.
+
+Two kinds of repeat are told apart. A *redelivery* (Kafka hands over a message again after a
+crash or rebalance) has an offset at or below the deal's watermark for its topic: it is a
+no-op. A *duplicate* (a new message whose ``event_id`` the deal already has) is counted per
+topic and changes nothing else. Because a deal's facts, watermarks and duplicate counts live
+in one record, each batch's effect on a deal is one atomic table write: at-least-once delivery
+can neither lose nor double-count an event.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from schemas.events import TERMINAL_STAGES
+from streams.fold.facts import ActivityFact, DealTopic, Fact, StageFact
+
+_NO_OFFSETS = (-1,) * len(DealTopic)
+_NO_DUPLICATES = (0,) * len(DealTopic)
+
+
+@dataclass(frozen=True, slots=True)
+class DealState:
+    deal_id: str
+    stages: tuple[StageFact, ...] = ()
+    activities: tuple[ActivityFact, ...] = ()
+    offsets: tuple[int, ...] = _NO_OFFSETS  # highest offset applied, per DealTopic
+    duplicates: tuple[int, ...] = _NO_DUPLICATES  # repeated event ids seen, per DealTopic
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message of a deal-scoped topic, already validated into a fact."""
+
+    fact: Fact
+    topic: DealTopic
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FoldResult:
+    state: DealState
+    changed: bool = False  # anything to write: new facts, duplicates or watermarks
+    added_activities: tuple[ActivityFact, ...] = ()
+    added_duplicates: tuple[int, ...] = _NO_DUPLICATES
+    stages_changed: bool = False
+
+
+def fold(state: DealState, deliveries: Iterable[Delivery]) -> FoldResult:
+    """Apply a deal's deliveries (in offset order per topic) to its state."""
+    stages = list(state.stages)
+    activities = list(state.activities)
+    offsets = list(state.offsets)
+    duplicates = list(state.duplicates)
+    known_ids = {fact.event_id for fact in stages} | {fact.event_id for fact in activities}
+    added_activities: list[ActivityFact] = []
+    stages_changed = False
+    for delivery in deliveries:
+        topic = delivery.topic
+        if delivery.offset <= offsets[topic]:
+            continue  # redelivered: already in this state
+        offsets[topic] = delivery.offset
+        fact = delivery.fact
+        if fact.event_id in known_ids:
+            duplicates[topic] += 1
+            continue
+        known_ids.add(fact.event_id)
+        if isinstance(fact, StageFact):
+            bisect.insort(stages, fact, key=_order)
+            stages_changed = True
+        else:
+            bisect.insort(activities, fact, key=_order)
+            added_activities.append(fact)
+    if tuple(offsets) == state.offsets:
+        return FoldResult(state=state)
+    new_state = replace(
+        state,
+        stages=tuple(stages),
+        activities=tuple(activities),
+        offsets=tuple(offsets),
+        duplicates=tuple(duplicates),
+    )
+    added_duplicates = tuple(now - then for now, then in zip(duplicates, state.duplicates, strict=True))
+    return FoldResult(
+        state=new_state,
+        changed=True,
+        added_activities=tuple(added_activities),
+        added_duplicates=added_duplicates,
+        stages_changed=stages_changed,
+    )
+
+
+def _order(fact: Fact) -> tuple[float, str]:
+    return (fact.at, fact.event_id)
+
+
+# --- SPEC §2 rules, each a function of the state ------------------------------------------
+
+
+def created_at(state: DealState) -> float | None:
+    """Earliest ``occurred_at`` among the deal's stage events."""
+    return state.stages[0].at if state.stages else None
+
+
+def current_stage(state: DealState) -> StageFact | None:
+    """The latest stage event (ties: greatest ``event_id``)."""
+    return state.stages[-1] if state.stages else None
+
+
+def is_terminal(state: DealState) -> bool:
+    latest = current_stage(state)
+    return latest is not None and latest.stage in TERMINAL_STAGES
+
+
+def stage_at(state: DealState, at: float) -> StageFact | None:
+    """The stage event in force at ``at``: the latest at or before it, else the earliest.
+
+    Its ``rep`` is the deal's owner at ``at`` and its ``team`` the deal's team then.
+    """
+    if not state.stages:
+        return None
+    index = bisect.bisect_right(state.stages, at, key=lambda fact: fact.at)
+    return state.stages[index - 1] if index else state.stages[0]
+
+
+def source(state: DealState) -> str | None:
+    """``source`` of the earliest stage event that carries one."""
+    return next((fact.source for fact in state.stages if fact.source is not None), None)
+
+
+def amount(state: DealState) -> tuple[int | None, str]:
+    """Latest non-empty amount (micro-units) with the currency it was given in."""
+    for fact in reversed(state.stages):
+        if fact.amount_micro is not None:
+            return fact.amount_micro, fact.currency
+    return None, "USD"
+
+
+def expected_close(state: DealState) -> str | None:
+    return next((fact.expected_close for fact in reversed(state.stages) if fact.expected_close), None)
+
+
+def first_response(state: DealState) -> ActivityFact | None:
+    """The earliest touch at or after ``created_at``; earlier touches are prospecting."""
+    start = created_at(state)
+    if start is None:
+        return None
+    index = bisect.bisect_left(state.activities, start, key=lambda fact: fact.at)
+    return next((fact for fact in state.activities[index:] if fact.is_touch), None)
+
+
+def closing_stage(state: DealState) -> StageFact | None:
+    """The stage event that made a closed deal terminal, else None.
+
+    That is the earliest event of the final run of events carrying the current terminal stage:
+    ``won, won`` closes at the first ``won``; a deal reopened after ``lost`` and later won
+    closes when it was won.
+    """
+    if not is_terminal(state):
+        return None
+    final = state.stages[-1].stage
+    index = len(state.stages) - 1
+    while index > 0 and state.stages[index - 1].stage == final:
+        index -= 1
+    return state.stages[index]

@@ -1,0 +1,118 @@
+"""The facts a deal's state is made of: compact, frozen, free of Faust and of pydantic.
+
+Times are epoch seconds (float, microsecond precision); money and durations that are summed
+are integers in micro-units (``MICRO`` per unit) so that adding and retracting a contribution
+is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+
+from schemas.events import CallLogged, DealEvent, DealStageChanged, EmailActivity, MeetingActivity
+
+MICRO = 1_000_000
+
+
+class DealTopic(IntEnum):
+    """The deal-scoped input topics, as indexes into a deal's offset watermarks."""
+
+    DEAL_STAGES = 0
+    CALLS = 1
+    EMAILS = 2
+    MEETINGS = 3
+
+
+def to_micro(value: Decimal | float) -> int:
+    return round(value * MICRO)
+
+
+@dataclass(frozen=True, slots=True)
+class StageFact:
+    at: float
+    event_id: str
+    stage: str
+    rep: str
+    team: str | None  # None: the rep's profile team, resolved when read
+    amount_micro: int | None
+    currency: str
+    source: str | None
+    deal_type: str
+    expected_close: str | None  # YYYY-MM-DD
+
+    @property
+    def order(self) -> tuple[float, str]:
+        return (self.at, self.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityFact:
+    """A call, email or meeting. ``action`` is the call direction or the email/meeting action."""
+
+    at: float
+    event_id: str
+    kind: str  # "call" | "email" | "meeting"
+    rep: str
+    team: str | None
+    action: str
+    outcome: str = ""  # calls only
+    handle_micro: int = 0  # calls only: talk + wrap-up seconds
+    personalized: bool = False  # emails only
+
+    @property
+    def order(self) -> tuple[float, str]:
+        return (self.at, self.event_id)
+
+    @property
+    def is_touch(self) -> bool:
+        """SPEC §2: an outbound call (any outcome) or an email sent."""
+        return (self.kind == "call" and self.action == "outbound") or (self.kind == "email" and self.action == "sent")
+
+
+Fact = StageFact | ActivityFact
+
+
+def fact_from_event(event: DealEvent) -> Fact:
+    """The fact a validated deal-scoped event contributes to its deal."""
+    at = event.occurred_at.timestamp()
+    if isinstance(event, DealStageChanged):
+        return StageFact(
+            at=at,
+            event_id=event.event_id,
+            stage=event.stage,
+            rep=event.rep_id,
+            team=event.team,
+            amount_micro=None if event.amount is None else to_micro(event.amount),
+            currency=event.currency,
+            source=event.source,
+            deal_type=event.deal_type,
+            expected_close=None if event.expected_close_date is None else event.expected_close_date.isoformat(),
+        )
+    if isinstance(event, CallLogged):
+        return ActivityFact(
+            at=at,
+            event_id=event.event_id,
+            kind="call",
+            rep=event.rep_id,
+            team=event.team,
+            action=event.direction,
+            outcome=event.outcome,
+            handle_micro=to_micro(event.talk_seconds + event.wrap_up_seconds),
+        )
+    if isinstance(event, EmailActivity):
+        return ActivityFact(
+            at=at,
+            event_id=event.event_id,
+            kind="email",
+            rep=event.rep_id,
+            team=event.team,
+            action=event.action,
+            personalized=event.personalized,
+        )
+    if isinstance(event, MeetingActivity):
+        return ActivityFact(
+            at=at, event_id=event.event_id, kind="meeting", rep=event.rep_id, team=event.team, action=event.action
+        )
+    raise TypeError(f"not a deal-scoped event: {type(event).__name__}")
