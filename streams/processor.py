@@ -1,0 +1,175 @@
+"""Batch processing of input messages, free of Faust: decode, dead-letter, fold, write.
+
+A batch's messages are decoded and validated one by one; the valid ones are grouped by deal
+and each deal is folded once and written once, whatever number of its events the batch holds
+(one changelog message per changed deal, not per event). Writes go through :class:`KeyStore`,
+whose ``put`` returns an awaitable that completes when the write is durable. ``process_*``
+returns only when every write of the batch is durable, so the caller may then let the batch's
+offsets be committed.
+
+Redelivery is harmless everywhere: a deal record and an intake tally each carry the highest
+offset they have absorbed. A rejected message is dead-lettered before its tally is written,
+so a crash in between re-sends the dead letter (at-least-once) rather than losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from schemas.events import DealEvent, InputTopic, RepProfile
+from schemas.outputs import DeadLetterRecord
+from streams.codec import IntakeTally, decode_deal, decode_profile, encode_deal, encode_profile
+from streams.config import Settings
+from streams.deadletter import InputMessage, dead_letter
+from streams.decode import Rejection, decode
+from streams.fold.deals import DealState, Delivery, fold
+from streams.fold.facts import DealTopic, fact_from_event
+from streams.rollups import Rollups
+
+DEAL_TOPIC_OF = {
+    InputTopic.DEAL_STAGES: DealTopic.DEAL_STAGES,
+    InputTopic.CALLS: DealTopic.CALLS,
+    InputTopic.EMAILS: DealTopic.EMAILS,
+    InputTopic.MEETINGS: DealTopic.MEETINGS,
+}
+
+
+class KeyStore(Protocol):
+    """A table as the processors use it: bytes in, bytes out, writes placed in a partition."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes, partition: int) -> Awaitable[object]: ...
+
+    def delete(self, key: bytes, partition: int) -> Awaitable[object]: ...
+
+
+PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]]
+
+
+def intake_key(topic: str, partition: int) -> bytes:
+    return f"{topic}:{partition}".encode()
+
+
+class _Intake:
+    """A batch's view of the intake tallies of the topic-partitions it reads."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+        self.tallies: dict[tuple[str, int], IntakeTally] = {}
+
+    def count(self, message: InputMessage, reason: str | None) -> bool:
+        """Count a message; False when this tally has counted it before (a redelivery)."""
+        where = (message.topic, message.partition)
+        tally = self.tallies.get(where)
+        if tally is None:
+            tally = self.tallies[where] = IntakeTally.decode(self.store.get(intake_key(*where)))
+        return tally.count(message.offset, reason)
+
+    def write(self) -> list[Awaitable[object]]:
+        return [
+            self.store.put(intake_key(topic, partition), tally.encode(), partition)
+            for (topic, partition), tally in self.tallies.items()
+        ]
+
+
+class BatchProcessor:
+    """Turns batches of input messages into table writes, dead letters and aggregate updates."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        deals: KeyStore,
+        intake: KeyStore,
+        rep_profiles: KeyStore,
+        rep_intake: KeyStore,
+        rollups: Rollups,
+        publish_dead_letter: PublishDeadLetter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.deals = deals
+        self.intake = intake
+        self.rep_profiles = rep_profiles
+        self.rep_intake = rep_intake
+        self.rollups = rollups
+        self.publish_dead_letter = publish_dead_letter
+        self.clock = clock
+        self.topic_of = {settings.topics.input_name(topic): topic for topic in InputTopic}
+
+    def _decode(self, message: InputMessage, now: float) -> object | Rejection:
+        return decode(
+            self.topic_of[message.topic],
+            message.key,
+            message.value,
+            now=now,
+            max_future_skew_seconds=self.settings.max_future_skew_seconds,
+        )
+
+    async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
+        """Process a batch from the deal-scoped topics (any mix of topics and partitions)."""
+        now = self.clock()
+        intake = _Intake(self.intake)
+        writes: list[Awaitable[object]] = []
+        by_deal: dict[tuple[int, str], list[Delivery]] = {}
+        for message in messages:
+            event = self._decode(message, now)
+            if isinstance(event, Rejection):
+                if intake.count(message, event.reason):
+                    writes.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
+                continue
+            intake.count(message, None)
+            assert isinstance(event, DealEvent)
+            topic = DEAL_TOPIC_OF[self.topic_of[message.topic]]
+            delivery = Delivery(fact_from_event(event), topic, message.offset)
+            by_deal.setdefault((message.partition, event.deal_id), []).append(delivery)
+        for (partition, deal_id), deliveries in by_deal.items():
+            key = deal_id.encode()
+            stored = self.deals.get(key)
+            before = DealState(deal_id) if stored is None else decode_deal(stored)[1]
+            result = fold(before, deliveries)
+            if result.changed:
+                writes.append(self.deals.put(key, encode_deal(partition, result.state), partition))
+                self.rollups.apply(partition, before, result)
+        await _all(writes)
+        await _all(intake.write())
+
+    async def process_rep_messages(self, messages: Sequence[InputMessage]) -> None:
+        """Process a batch from ``crm.reps``: the profile with the latest ``updated_at`` wins."""
+        now = self.clock()
+        intake = _Intake(self.rep_intake)
+        writes: list[Awaitable[object]] = []
+        for message in messages:
+            if message.value is None and message.key is not None:
+                # A tombstone on the compacted topic removes the profile.
+                if intake.count(message, None) and self.rep_profiles.get(message.key) is not None:
+                    writes.append(self.rep_profiles.delete(message.key, message.partition))
+                continue
+            profile = self._decode(message, now)
+            if isinstance(profile, Rejection):
+                if intake.count(message, profile.reason):
+                    writes.append(self.publish_dead_letter(dead_letter(message, profile, now), message.key))
+                continue
+            intake.count(message, None)
+            assert isinstance(profile, RepProfile)
+            record = encode_profile(profile)
+            key = profile.rep_id.encode()
+            current = self.rep_profiles.get(key)
+            if current is None or _profile_order(record) > _profile_order(current):
+                writes.append(self.rep_profiles.put(key, record, message.partition))
+        await _all(writes)
+        await _all(intake.write())
+
+
+def _profile_order(record: bytes) -> tuple[float, bytes]:
+    """Latest ``updated_at`` first; equal stamps are ordered by content, so any order agrees."""
+    return (decode_profile(record).updated_at.timestamp(), record)
+
+
+async def _all(awaitables: list[Awaitable[object]]) -> None:
+    if awaitables:
+        await asyncio.gather(*awaitables)

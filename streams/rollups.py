@@ -1,0 +1,111 @@
+"""Per-partition aggregates: a materialized view of the deal table, never its source of truth.
+
+The deal table (changelog-backed) holds every fact; these sums are derived from it. They are
+kept up to date as deals change (``apply``) and rebuilt from the table whenever a partition is
+assigned (``rebuild``), so a restart, a rebalance or a redelivery cannot make them drift: they
+always equal the sum of :func:`full_contributions` over the partition's deals. Scrapes and
+queries read these small sums instead of walking every deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from streams.fold.contributions import (
+    AwaitingLead,
+    Family,
+    Key,
+    Scope,
+    activity_contributions,
+    deal_contributions,
+    diff,
+    duplicate_contributions,
+    full_contributions,
+)
+from streams.fold.deals import DealState, FoldResult
+from streams.periods import Calendar
+
+Labels = tuple[str | None, ...]
+
+
+@dataclass
+class PartitionRollup:
+    sums: dict[Scope, dict[tuple[Family, Labels], list[int]]] = field(default_factory=dict)
+    awaiting: dict[str, AwaitingLead] = field(default_factory=dict)
+
+    def add(self, key: Key, count: int, total: int) -> None:
+        scope, family, labels = key
+        bucket = self.sums.setdefault(scope, {})
+        cell = bucket.get((family, labels))
+        if cell is None:
+            bucket[(family, labels)] = [count, total]
+            return
+        cell[0] += count
+        cell[1] += total
+        if cell[0] == 0 and cell[1] == 0:
+            del bucket[(family, labels)]
+            if not bucket:
+                del self.sums[scope]
+
+
+class Rollups:
+    """The aggregates of every partition this worker holds, by partition."""
+
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self._partitions: dict[int, PartitionRollup] = {}
+
+    def partitions(self) -> list[int]:
+        return sorted(self._partitions)
+
+    def partition(self, partition: int) -> PartitionRollup | None:
+        return self._partitions.get(partition)
+
+    def rebuild(self, partition: int, states: Iterable[DealState]) -> None:
+        rollup = PartitionRollup()
+        for state in states:
+            contributions = full_contributions(state, self.calendar)
+            for key, (count, total) in contributions.sums.items():
+                rollup.add(key, count, total)
+            if contributions.awaiting is not None:
+                rollup.awaiting[state.deal_id] = contributions.awaiting
+        self._partitions[partition] = rollup
+
+    def drop(self, partition: int) -> None:
+        self._partitions.pop(partition, None)
+
+    def apply(self, partition: int, before: DealState, result: FoldResult) -> None:
+        """Move the aggregates from a deal's state ``before`` to ``result.state``."""
+        rollup = self._partitions.setdefault(partition, PartitionRollup())
+        for fact in result.added_activities:
+            for key, (count, total) in activity_contributions(fact, self.calendar):
+                rollup.add(key, count, total)
+        for key, (count, total) in duplicate_contributions(result.added_duplicates):
+            rollup.add(key, count, total)
+        if result.stages_changed or any(fact.is_touch for fact in result.added_activities):
+            old = deal_contributions(before, self.calendar)
+            new = deal_contributions(result.state, self.calendar)
+            for key, (count, total) in diff(old, new).items():
+                rollup.add(key, count, total)
+            deal_id = result.state.deal_id
+            if new.awaiting is None:
+                rollup.awaiting.pop(deal_id, None)
+            else:
+                rollup.awaiting[deal_id] = new.awaiting
+
+    def read(self, scope: Scope, family: Family, partitions: Iterable[int]) -> Iterator[tuple[Labels, int, int]]:
+        """``(labels, count, micro_total)`` of one family in one scope, over the given partitions."""
+        for partition in partitions:
+            rollup = self._partitions.get(partition)
+            if rollup is None:
+                continue
+            for (cell_family, labels), (count, total) in rollup.sums.get(scope, {}).items():
+                if cell_family is family:
+                    yield labels, count, total
+
+    def awaiting(self, partitions: Iterable[int]) -> Iterator[tuple[str, AwaitingLead]]:
+        for partition in partitions:
+            rollup = self._partitions.get(partition)
+            if rollup is not None:
+                yield from rollup.awaiting.items()
