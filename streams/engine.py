@@ -1,0 +1,132 @@
+"""Wires one worker together: app, tables, processor, aggregates, exporter, routes.
+
+The aggregates (:mod:`streams.rollups`) are rebuilt from the deal table whenever a rebalance
+completes (tables recovered, streams not yet resumed), for exactly the partitions this worker
+then actively owns. Until that rebuild is done the worker reports not ready and exports only
+its health metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from schemas.outputs import DeadLetterRecord
+from streams.agents import raw_topic, register_agents
+from streams.app import build_app
+from streams.codec import deal_partition, decode_deal
+from streams.config import Settings
+from streams.exporter.collector import LeadPulseCollector, Ownership
+from streams.fold.deals import DealState
+from streams.periods import Calendar
+from streams.processor import BatchProcessor
+from streams.profiles import RepDirectory
+from streams.rollups import Rollups
+from streams.tables import Tables, declare_tables
+from streams.topics import TopicLayout, changelog_name
+from streams.web import register_routes
+
+log = logging.getLogger(__name__)
+
+
+def leadpulse_version() -> str:
+    try:
+        return version("leadpulse")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def changelog_topics(settings: Settings) -> tuple[list[str], list[str]]:
+    """Changelog topic names of the deal-partitioned and of the global tables."""
+    return (
+        [changelog_name(settings.app_id, name) for name in Tables.deal_table_names()],
+        [changelog_name(settings.app_id, name) for name in Tables.global_table_names()],
+    )
+
+
+class Engine:
+    def __init__(
+        self, settings: Settings, bootstrap: str, layout: TopicLayout, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.app = build_app(settings, bootstrap, layout.deal_partitions)
+        self.tables = declare_tables(self.app, layout.deal_partitions)
+        self.rollups = Rollups(Calendar(settings.reporting_timezone))
+        self.directory = RepDirectory(self.tables.rep_profiles)
+        self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
+        self.processor = BatchProcessor(
+            settings,
+            deals=self.tables.deals,
+            intake=self.tables.intake,
+            rep_profiles=self.tables.rep_profiles,
+            rep_intake=self.tables.rep_intake,
+            rollups=self.rollups,
+            publish_dead_letter=self._publish_dead_letter,
+            clock=clock,
+        )
+        register_agents(self.app, settings, self.processor.process_deal_messages, self.processor.process_rep_messages)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(
+            LeadPulseCollector(
+                settings,
+                rollups=self.rollups,
+                directory=self.directory,
+                intake=self.tables.intake,
+                rep_intake=self.tables.rep_intake,
+                ownership=self.ownership,
+                version=leadpulse_version(),
+                clock=clock,
+            )
+        )
+        register_routes(self.app, self.registry, self.is_ready)
+        self._ready = False
+        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
+
+    def _publish_dead_letter(self, record: DeadLetterRecord, key: bytes | None) -> Any:
+        return self.dead_letters.send_soon(key=key, value=record.model_dump_json().encode())
+
+    def _active(self, topic: str) -> frozenset[int]:
+        return frozenset(tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic)
+
+    def ownership(self) -> Ownership:
+        if not self.is_ready():
+            return Ownership(ready=False)
+        return Ownership(
+            ready=True,
+            deal_partitions=self._active(self.settings.topics.deal_stages),
+            rep_partitions=self._active(self.settings.topics.reps),
+        )
+
+    def is_ready(self) -> bool:
+        return self._ready and not self.app.rebalancing
+
+    async def _on_partitions_revoked(self, sender: object, *args: object, **kwargs: object) -> None:
+        self._ready = False
+
+    async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
+        started = time.monotonic()
+        owned = self._active(self.settings.topics.deal_stages)
+        for partition in self.rollups.partitions():
+            if partition not in owned:
+                self.rollups.drop(partition)
+        states: dict[int, list[DealState]] = defaultdict(list)
+        for record in self.tables.deals.data.values():
+            partition = deal_partition(record)
+            if partition in owned:
+                states[partition].append(decode_deal(record)[1])
+        for partition in owned:
+            self.rollups.rebuild(partition, states[partition])
+        self._ready = True
+        log.info(
+            "aggregates rebuilt for partitions %s from %d deals in %.2fs",
+            sorted(owned),
+            sum(map(len, states.values())),
+            time.monotonic() - started,
+        )

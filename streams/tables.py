@@ -1,0 +1,121 @@
+"""All tables, each with ``help=``, explicit partitions and a versioned name.
+
+Bump a table's ``_vN`` when its record layout or the fold's semantics change: a new name
+starts fresh state, rebuilt from the input topics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import FutureMessage
+
+DEALS = "deals_by_id_v1"
+INTAKE = "intake_by_partition_v1"
+REP_PROFILES = "rep_profiles_v1"
+REP_INTAKE = "rep_intake_by_partition_v1"
+
+
+class _PartitionedWrites:
+    """Writes whose changelog partition the caller names, returning the changelog future.
+
+    Faust finds a write's partition from the *current event*, which is unset inside a
+    ``take()``/``take_events()`` batch ("Cannot modify table key from outside of stream
+    iteration", faust-streaming #497). A batch knows each event's source partition, so it says
+    it explicitly. The returned future completes when the broker has the changelog message;
+    the agent awaits them before the batch's offsets can be committed. Tables with
+    ``use_partitioner`` (global tables) let the producer pick the partition from the key.
+    """
+
+    use_partitioner: bool
+    data: Any
+
+    def put(self, key: bytes, value: bytes, partition: int) -> FutureMessage:
+        future = self.send_changelog(None if self.use_partitioner else partition, key, value)  # type: ignore[attr-defined]
+        self.data[key] = value
+        return future
+
+    def delete(self, key: bytes, partition: int) -> FutureMessage:
+        future = self.send_changelog(None if self.use_partitioner else partition, key, None)  # type: ignore[attr-defined]
+        self.data.pop(key, None)
+        return future
+
+
+class BatchTable(_PartitionedWrites, faust.Table):
+    pass
+
+
+class BatchGlobalTable(_PartitionedWrites, faust.GlobalTable):
+    pass
+
+
+# What app.GlobalTable passes: every worker applies the whole changelog as it arrives.
+# use_partitioner: the producer picks the changelog partition from the key, so crm.reps may
+# have any partition count.
+_GLOBAL: dict[str, Any] = {
+    "partitions": 1,
+    "use_partitioner": True,
+    "is_global": True,
+    "standby_buffer_size": 1,
+}
+
+
+@dataclass(frozen=True)
+class Tables:
+    deals: BatchTable
+    intake: BatchTable
+    rep_profiles: BatchGlobalTable
+    rep_intake: BatchGlobalTable
+
+    @staticmethod
+    def deal_table_names() -> list[str]:
+        return [DEALS, INTAKE]
+
+    @staticmethod
+    def global_table_names() -> list[str]:
+        return [REP_PROFILES, REP_INTAKE]
+
+
+def declare_tables(app: faust.App, deal_partitions: int) -> Tables:
+    """Create and register the tables (as ``app.Table`` does, with the batch-write classes)."""
+
+    def register(cls: type[faust.Table], name: str, help: str, **options: Any) -> Any:
+        table = cls(
+            app,
+            name=name,
+            beacon=app.tables.beacon,
+            help=help,
+            key_type=bytes,  # bytes types make Faust use the "raw" serializer
+            value_type=bytes,
+            **options,
+        )
+        return app.tables.add(table)
+
+    return Tables(
+        deals=register(
+            BatchTable,
+            DEALS,
+            "Each deal's facts (stage events, activities), offset watermarks and duplicate counts.",
+            partitions=deal_partitions,
+        ),
+        intake=register(
+            BatchTable,
+            INTAKE,
+            "Per deal-topic partition: messages consumed and rejected by reason.",
+            partitions=deal_partitions,
+        ),
+        rep_profiles=register(
+            BatchGlobalTable,
+            REP_PROFILES,
+            "Latest rep profile per rep_id (crm.reps), on every worker.",
+            **_GLOBAL,
+        ),
+        rep_intake=register(
+            BatchGlobalTable,
+            REP_INTAKE,
+            "Per crm.reps partition: messages consumed and rejected by reason.",
+            **_GLOBAL,
+        ),
+    )
