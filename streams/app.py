@@ -31,7 +31,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         settings.app_id,
         version=APP_VERSION,
         autodiscover=False,
-        broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        broker=[f"leadpulse://{server.strip()}" for server in bootstrap.split(",")],  # streams/transport.py
         broker_credentials=_credentials(settings),
         store=f"{settings.store}://",
         topic_partitions=deal_partitions,

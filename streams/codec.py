@@ -87,6 +87,7 @@ class IntakeTally:
         self.offset = offset
         self.messages += 1
         if reason is not None:
+            reason = str(reason)  # a DeadLetterReason (StrEnum) becomes its plain code
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return True
 
