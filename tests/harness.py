@@ -1,0 +1,150 @@
+"""Helpers for broker tests: real worker processes on a real Tansu broker, over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.broker import free_port
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+
+
+@dataclass
+class WorkerProcess:
+    """``leadpulse worker`` as a child process with its own environment."""
+
+    bootstrap: str
+    app_id: str
+    data_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "LEADPULSE_BROKER": self.bootstrap,
+            "LEADPULSE_APP_ID": self.app_id,
+            "LEADPULSE_WEB_PORT": str(self.port),
+            "LEADPULSE_DATA_DIR": str(self.data_dir),
+            "LEADPULSE_SESSION_TIMEOUT_SECONDS": "6",
+            "LEADPULSE_COMMIT_INTERVAL_SECONDS": "0.5",
+            **self.extra_env,
+        }
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "worker.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_until(self.ready, 90, f"worker {self.app_id} to be ready (log: {self.data_dir / 'worker.log'})")
+        return self
+
+    def ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}; see {self.data_dir / 'worker.log'}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
+                return response.status == 200
+        except urllib.error.HTTPError:
+            return False
+
+    def scrape(self) -> dict[Sample, float]:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return parse_exposition(text)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no commit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def parse_exposition(text: str) -> dict[Sample, float]:
+    samples: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def select(samples: dict[Sample, float], name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: value for (sample_name, labels), value in samples.items() if sample_name == name}
+
+
+def total(samples: dict[Sample, float], name: str) -> float:
+    return sum(select(samples, name).values())
+
+
+async def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    count = 0
+    try:
+        for topic, key, value in messages:
+            await producer.send(topic, value, key=key)
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count
+
+
+async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list:
+    """Read a topic from the beginning (no group) until ``expected`` records arrived."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,134 @@
+"""A real worker on a real Tansu broker, fed a known dataset, scraped over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+from tests.dataset import SLA_BY_SOURCE, build
+from tests.harness import WorkerProcess, consume, produce, select, total, wait_until
+from tests.reference import expected_metrics
+
+pytestmark = pytest.mark.integration
+
+EXACT = [
+    "leadpulse_calls_total",
+    "leadpulse_emails_total",
+    "leadpulse_meetings_total",
+    "leadpulse_deals_created_total",
+    "leadpulse_leads_awaiting_response",
+    "leadpulse_leads_sla_breached",
+    "leadpulse_first_response_seconds_bucket",
+    "leadpulse_first_response_seconds_count",
+    "leadpulse_first_response_seconds_sum",
+    "leadpulse_pipeline_deals",
+    "leadpulse_pipeline_amount",
+    "leadpulse_deals_won",
+    "leadpulse_won_amount",
+    "leadpulse_deals_lost",
+    "leadpulse_events_duplicate_total",
+]
+
+
+def assert_family(actual: dict, expected: dict, name: str, tolerance: float = 1e-6) -> None:
+    got, want = select(actual, name), select(expected, name)
+    assert set(got) == set(want), (
+        f"{name}: label sets differ\n extra {set(got) - set(want)}\n missing {set(want) - set(got)}"
+    )
+    wrong = {
+        tuple(sorted(labels)): (got[labels], want[labels])
+        for labels in want
+        if abs(got[labels] - want[labels]) > tolerance
+    }
+    assert not wrong, f"{name}: (actual, expected) differ for {wrong}"
+
+
+def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    data = build(time.time())
+    worker = WorkerProcess(
+        broker.bootstrap, "exact", tmp_path / "worker", extra_env={"LEADPULSE_SLA_BY_SOURCE": json.dumps(SLA_BY_SOURCE)}
+    )
+    worker.start()
+    try:
+        sent = asyncio.run(produce(broker.bootstrap, data.messages))
+        assert sent == len(data.messages)
+        wait_until(
+            lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent,
+            60,
+            f"all {sent} messages to be processed",
+        )
+        while True:  # avoid a scrape that straddles an hour boundary
+            before = time.time()
+            samples = worker.scrape()
+            scraped_at = time.time()
+            if int(before // 3600) == int(scraped_at // 3600):
+                break
+    finally:
+        worker.stop()
+
+    expected = expected_metrics(
+        profiles=data.profiles, events=data.events, now=scraped_at, sla_default=300.0, sla_by_source=SLA_BY_SOURCE
+    )
+    for name in EXACT:
+        if name.endswith("_bucket"):  # the engine exports every bucket, zeros included
+            for labels in select(samples, name):
+                expected.setdefault((name, labels), 0.0)
+        assert_family(samples, expected, name)
+    # Ages move with the clock: the engine read them within the scrape window.
+    assert_family(samples, expected, "leadpulse_lead_oldest_awaiting_seconds", tolerance=scraped_at - before + 1)
+    rejected = Counter((topic, reason) for topic, _, _, reason in data.bad)
+    assert {tuple(sorted(k)): v for k, v in select(samples, "leadpulse_events_rejected_total").items()} == {
+        (("reason", reason), ("topic", topic)): count for (topic, reason), count in rejected.items()
+    }
+    # Spot checks of hand-computed edge cases, independent of the reference model.
+    buckets = select(samples, "leadpulse_first_response_seconds_bucket")
+    le60 = frozenset({"rep": "cid", "team": "americas", "source": "outbound", "period": "day", "le": "60"}.items())
+    assert buckets[le60] == 1
+    handoff = frozenset({"rep": "bob", "team": "emea", "source": "event", "period": "day"}.items())
+    assert select(samples, "leadpulse_first_response_seconds_sum")[handoff] == pytest.approx(1000.0)
+    ghost = frozenset({"rep": "ghost", "team": "unassigned"}.items())
+    assert select(samples, "leadpulse_leads_awaiting_response")[ghost] == 1
+
+
+def test_bad_input_is_dead_lettered_with_its_bytes_and_reason(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    data = build(time.time(), random_deals=5)
+    worker = WorkerProcess(broker.bootstrap, "deadletter", tmp_path / "worker").start()
+    try:
+        sent = asyncio.run(produce(broker.bootstrap, data.messages))
+        records = asyncio.run(consume(broker.bootstrap, "leadpulse.dead-letter", len(data.bad)))
+        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 60, "processing")
+    finally:
+        worker.stop()
+    letters = [json.loads(record.value) for record in records]
+    assert len(letters) == len(data.bad)
+    by_bytes = {base64.b64decode(letter["value_base64"]): letter for letter in letters}
+    for topic, key, value, reason in data.bad:
+        letter = by_bytes[value]
+        assert (letter["topic"], letter["reason"]) == (topic, reason)
+        assert base64.b64decode(letter["key_base64"]) == key
+        assert letter["offset"] >= 0 and letter["partition"] >= 0 and letter["detail"]
+
+
+def test_restart_recovers_state_from_the_changelog(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    data = build(time.time(), random_deals=30)
+    worker = WorkerProcess(broker.bootstrap, "restart", tmp_path / "worker").start()
+    sent = asyncio.run(produce(broker.bootstrap, data.messages))
+    wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 60, "processing")
+    before = worker.scrape()
+    worker.stop()
+    worker.start()
+    after = worker.scrape()
+    worker.stop()
+    stable = [name for name in EXACT if "awaiting" not in name] + [
+        "leadpulse_events_rejected_total",
+        "leadpulse_events_processed_total",
+    ]
+    for name in stable:
+        assert select(after, name) == select(before, name), name
