@@ -1,0 +1,86 @@
+"""Event-sourced means restartable: ``kill -9`` mid-stream changes no final value."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+from streams.config import load_settings
+from streams.simulate import CrmSimulation
+from tests.harness import WorkerProcess, produce, select, total, wait_until
+
+pytestmark = pytest.mark.integration
+
+COMPARED = [
+    "leadpulse_calls_total",
+    "leadpulse_emails_total",
+    "leadpulse_meetings_total",
+    "leadpulse_deals_created_total",
+    "leadpulse_leads_awaiting_response",
+    "leadpulse_leads_sla_breached",
+    "leadpulse_first_response_seconds_bucket",
+    "leadpulse_first_response_seconds_count",
+    "leadpulse_first_response_seconds_sum",
+    "leadpulse_pipeline_deals",
+    "leadpulse_pipeline_amount",
+    "leadpulse_deals_won",
+    "leadpulse_won_amount",
+    "leadpulse_deals_lost",
+    "leadpulse_events_rejected_total",
+    "leadpulse_events_duplicate_total",
+    "leadpulse_events_processed_total",
+]
+
+
+def simulated_messages(seconds: float) -> list[tuple[str, bytes | None, bytes]]:
+    now = time.time()
+    simulation = CrmSimulation(load_settings(), seed=3, rate=10)
+    messages = [*simulation.profiles(now - seconds - 60), *simulation.backfill(now - seconds, now)]
+    return [(message.topic, message.key, message.value) for message in messages]
+
+
+def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    messages = simulated_messages(40 * 60)
+    assert len(messages) > 10_000
+    steady = WorkerProcess(broker.bootstrap, "steady", tmp_path / "steady")
+    crashy = WorkerProcess(
+        broker.bootstrap, "crashy", tmp_path / "crashy", extra_env={"LEADPULSE_BATCH_MAX_EVENTS": "200"}
+    )
+    steady.start()
+    crashy.start()
+    try:
+        half = len(messages) // 2
+        asyncio.run(produce(broker.bootstrap, messages[:half]))
+        # Keep producing the second half while the worker is killed.
+        producer = threading.Thread(target=lambda: asyncio.run(produce(broker.bootstrap, messages[half:])))
+        producer.start()
+        wait_until(
+            lambda: total(crashy.scrape(), "leadpulse_events_processed_total") > half * 0.6,
+            60,
+            "the crashy worker to be partway through",
+        )
+        crashy.kill()
+        producer.join(120)
+        crashy.start()
+        for worker in (steady, crashy):
+            wait_until(
+                lambda w=worker: total(w.scrape(), "leadpulse_events_processed_total") == len(messages),
+                120,
+                f"{worker.app_id} to process all {len(messages)} messages",
+            )
+        expected, actual = steady.scrape(), crashy.scrape()
+    finally:
+        steady.stop()
+        crashy.stop()
+    for name in COMPARED:
+        assert select(actual, name) == pytest.approx(select(expected, name)), name
+    assert total(actual, "leadpulse_calls_total") > 1000
+    assert total(actual, "leadpulse_events_duplicate_total") > 0
+    assert total(actual, "leadpulse_events_rejected_total") > 0
