@@ -7,12 +7,13 @@ failure into a :class:`ConfigError` whose message names each bad variable.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
 
@@ -135,3 +136,7 @@ def load_settings(**overrides: object) -> Settings:
             got = f" (got {error['input']!r})" if "input" in error and not isinstance(error["input"], dict) else ""
             problems.append(f"{env_name(location)}: {error['msg']}{got}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    except SettingsError as exc:  # a complex value (dict, nested model) that is not valid JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name((field.group(1),)) if field else "a LEADPULSE_ variable"
+        raise ConfigError(f"invalid configuration:\n  {name}: not valid JSON ({exc.__cause__})") from None

@@ -1,0 +1,38 @@
+"""Configuration errors name the environment variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.config import ConfigError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEADPULSE_WEB_PORT", "not-a-port"),
+        ("LEADPULSE_WEB_PORT", "70000"),
+        ("LEADPULSE_REPORTING_TIMEZONE", "Mars/Olympus"),
+        ("LEADPULSE_SLA_DEFAULT_SECONDS", "0"),
+        ("LEADPULSE_SLA_BY_SOURCE", '{"referral": -5}'),
+        ("LEADPULSE_SLA_BY_SOURCE", "not json"),
+        ("LEADPULSE_PARTITIONS", "0"),
+        ("LEADPULSE_TOPICS__CALLS", "has spaces"),
+        ("LEADPULSE_RETENTION__DAYS", "7"),
+        ("LEADPULSE_KAFKA__SECURITY_PROTOCOL", "CARRIER_PIGEON"),
+    ],
+)
+def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert variable in str(error.value)
+
+
+def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPULSE_SLA_BY_SOURCE", '{"inbound_demo": 120}')
+    monkeypatch.setenv("LEADPULSE_TOPICS__CALLS", "acme.calls")
+    settings = load_settings()
+    assert settings.embedded_broker and settings.web_port == 6066 and settings.reporting_timezone == "UTC"
+    assert settings.sla_seconds("inbound_demo") == 120 and settings.sla_seconds(None) == 300
+    assert settings.topics.calls == "acme.calls"

@@ -1,0 +1,200 @@
+"""Processor and collector with dicts standing in for the tables, read through a fresh registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.config import load_settings
+from streams.deadletter import InputMessage
+from streams.exporter.collector import LeadPulseCollector, Ownership
+from streams.periods import Calendar
+from streams.processor import BatchProcessor
+from streams.profiles import RepDirectory
+from streams.rollups import Rollups
+
+NOW = datetime(2024, 3, 5, 12, 30, tzinfo=UTC).timestamp()  # mid-hour: every period is current
+
+
+class DictStore(dict):
+    """A table stand-in: writes are immediately durable."""
+
+    def put(self, key: bytes, value: bytes, partition: int) -> asyncio.Future:
+        self[key] = value
+        return _done()
+
+    def delete(self, key: bytes, partition: int) -> asyncio.Future:
+        self.pop(key, None)
+        return _done()
+
+
+def _done() -> asyncio.Future:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.settings = load_settings()
+        self.deals, self.intake, self.profiles, self.rep_intake = DictStore(), DictStore(), DictStore(), DictStore()
+        self.rollups = Rollups(Calendar("UTC"))
+        self.dead_letters: list = []
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.owned = Ownership(ready=True, deal_partitions=frozenset({0, 1}), rep_partitions=frozenset({0}))
+
+        async def publish(record: object, key: bytes | None) -> None:
+            self.dead_letters.append(record)
+
+        self.processor = BatchProcessor(
+            self.settings,
+            deals=self.deals,
+            intake=self.intake,
+            rep_profiles=self.profiles,
+            rep_intake=self.rep_intake,
+            rollups=self.rollups,
+            publish_dead_letter=publish,
+            clock=lambda: NOW,
+        )
+        self.registry = CollectorRegistry()
+        self.registry.register(
+            LeadPulseCollector(
+                self.settings,
+                rollups=self.rollups,
+                directory=RepDirectory(self.profiles),
+                intake=self.intake,
+                rep_intake=self.rep_intake,
+                ownership=lambda: self.owned,
+                version="test",
+                clock=lambda: NOW,
+            )
+        )
+
+    def message(
+        self, topic: str, partition: int, key: str, value: dict | bytes, offset: int | None = None
+    ) -> InputMessage:
+        if offset is None:
+            offset = self.offsets.get((topic, partition), -1) + 1
+        self.offsets[(topic, partition)] = max(offset, self.offsets.get((topic, partition), -1))
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return InputMessage(topic, partition, offset, key.encode(), raw)
+
+    def deals_in(self, *messages: InputMessage) -> None:
+        asyncio.run(self.processor.process_deal_messages(messages))
+
+    def reps_in(self, *messages: InputMessage) -> None:
+        asyncio.run(self.processor.process_rep_messages(messages))
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+
+def stage(deal: str, rep: str, at: float, stage_name: str, event_id: str, **extra: object) -> dict:
+    iso = datetime.fromtimestamp(at, UTC).isoformat()
+    return {"event_id": event_id, "occurred_at": iso, "deal_id": deal, "rep_id": rep, "stage": stage_name, **extra}
+
+
+def call(deal: str, rep: str, at: float, event_id: str) -> dict:
+    iso = datetime.fromtimestamp(at, UTC).isoformat()
+    return {
+        "event_id": event_id,
+        "occurred_at": iso,
+        "deal_id": deal,
+        "rep_id": rep,
+        "call_id": event_id,
+        "direction": "outbound",
+        "outcome": "connected",
+        "talk_seconds": 60,
+    }
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()
+
+
+def test_only_actively_owned_partitions_are_exported(harness: Harness) -> None:
+    harness.deals_in(
+        harness.message("crm.deal-stages", 0, "a", stage("a", "ann", NOW - 600, "new", "s1", source="referral")),
+        harness.message("crm.deal-stages", 1, "b", stage("b", "ann", NOW - 500, "new", "s2", source="referral")),
+    )
+    labels = {"rep": "ann", "team": "unassigned", "source": "referral"}
+    assert harness.value("leadpulse_deals_created_total", **labels) == 2
+    harness.owned = Ownership(ready=True, deal_partitions=frozenset({1}), rep_partitions=frozenset())
+    assert harness.value("leadpulse_deals_created_total", **labels) == 1
+    assert harness.value("leadpulse_leads_awaiting_response", rep="ann", team="unassigned") == 1
+    assert harness.value("leadpulse_lead_oldest_awaiting_seconds", rep="ann", team="unassigned") == 500
+    harness.owned = Ownership(ready=False)
+    assert harness.value("leadpulse_deals_created_total", **labels) is None
+    assert harness.value("leadpulse_build_info", version="test") == 1
+
+
+def test_first_response_histogram_and_sla(harness: Harness) -> None:
+    harness.deals_in(
+        harness.message("crm.deal-stages", 0, "a", stage("a", "ann", NOW - 900, "new", "s1", source="inbound_demo")),
+        harness.message("crm.calls", 0, "a", call("a", "ann", NOW - 900 + 240, "c1")),
+        harness.message("crm.deal-stages", 0, "b", stage("b", "ann", NOW - 400, "new", "s2", source="inbound_demo")),
+    )
+    series = {"rep": "ann", "team": "unassigned", "source": "inbound_demo", "period": "day"}
+    buckets = {
+        le: harness.value("leadpulse_first_response_seconds_bucket", le=le, **series)
+        for le in ("60", "300", "900", "+Inf")
+    }
+    assert buckets == {"60": 0, "300": 1, "900": 1, "+Inf": 1}
+    assert harness.value("leadpulse_first_response_seconds_count", **series) == 1
+    assert harness.value("leadpulse_first_response_seconds_sum", **series) == 240
+    assert harness.value("leadpulse_leads_sla_breached", rep="ann", team="unassigned") == 1  # 400 s > 300 s
+
+
+def test_a_profile_arriving_later_moves_series_to_the_rep_team(harness: Harness) -> None:
+    harness.deals_in(harness.message("crm.calls", 0, "a", call("a", "ann", NOW - 60, "c1")))
+    calls = {"rep": "ann", "direction": "outbound", "outcome": "connected"}
+    assert harness.value("leadpulse_calls_total", team="unassigned", **calls) == 1
+    profile = {"rep_id": "ann", "team": "emea", "role": "sdr", "updated_at": "2024-03-01T00:00:00Z"}
+    older = {**profile, "team": "apac", "updated_at": "2024-02-01T00:00:00Z"}
+    harness.reps_in(harness.message("crm.reps", 0, "ann", profile), harness.message("crm.reps", 0, "ann", older))
+    assert harness.value("leadpulse_calls_total", team="emea", **calls) == 1
+    assert harness.value("leadpulse_calls_total", team="unassigned", **calls) is None
+
+
+def test_redelivered_batches_change_nothing(harness: Harness) -> None:
+    batch = [
+        harness.message("crm.deal-stages", 0, "a", stage("a", "ann", NOW - 600, "new", "s1")),
+        harness.message("crm.calls", 0, "a", call("a", "ann", NOW - 500, "c1")),
+        harness.message("crm.calls", 0, "a", call("a", "ann", NOW - 500, "c1")),  # a repeat
+        harness.message("crm.calls", 0, "a", b"{not json"),
+    ]
+    harness.deals_in(*batch)
+    harness.deals_in(*batch)  # redelivered after a crash before the commit
+    calls = {"rep": "ann", "team": "unassigned", "direction": "outbound", "outcome": "connected"}
+    assert harness.value("leadpulse_calls_total", **calls) == 1
+    assert harness.value("leadpulse_events_duplicate_total", topic="crm.calls") == 1
+    assert harness.value("leadpulse_events_rejected_total", topic="crm.calls", reason="invalid_json") == 1
+    assert harness.value("leadpulse_events_processed_total", topic="crm.calls") == 3
+    assert [letter.reason for letter in harness.dead_letters] == ["invalid_json"]
+    assert harness.dead_letters[0].offset == 2
+
+
+def test_pipeline_and_closed_deals(harness: Harness) -> None:
+    harness.deals_in(
+        harness.message("crm.deal-stages", 0, "a", stage("a", "ann", NOW - 900, "new", "s1", amount="100.25")),
+        harness.message(
+            "crm.deal-stages", 0, "b", stage("b", "bob", NOW - 900, "proposal", "s2", amount=50, currency="EUR")
+        ),
+        harness.message("crm.deal-stages", 0, "b", stage("b", "bob", NOW - 100, "won", "s3")),
+        harness.message("crm.deal-stages", 0, "c", stage("c", "bob", NOW - 100, "lost", "s4", team="special")),
+        harness.message("crm.deal-stages", 0, "d", stage("d", "ann", NOW - 900, "discovery", "s5")),
+    )
+    assert harness.value("leadpulse_pipeline_deals", rep="ann", team="unassigned", stage="new") == 1
+    assert harness.value("leadpulse_pipeline_amount", rep="ann", team="unassigned", stage="new", currency="USD") == (
+        100.25
+    )
+    assert harness.value("leadpulse_pipeline_deals", rep="ann", team="unassigned", stage="other") == 1
+    for period in ("hour", "day", "week", "month"):
+        assert harness.value("leadpulse_deals_won", rep="bob", team="unassigned", period=period) == 1
+        assert harness.value("leadpulse_won_amount", rep="bob", team="unassigned", period=period, currency="EUR") == 50
+        assert harness.value("leadpulse_deals_lost", rep="bob", team="special", period=period) == 1
