@@ -43,7 +43,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _logging(settings)
     with broker_for(settings) as bootstrap:
         env = {**os.environ, "LEADPULSE_BROKER": bootstrap}
-        command = [sys.executable, "-m", "streams.cli", "simulate", "--rate", str(args.rate), "--seed", str(args.seed)]
+        command = [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "simulate",
+            "--rate",
+            str(args.rate),
+            "--seed",
+            str(args.seed),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
         simulator = subprocess.Popen(command, env=env)
         print(
             f"LeadPulse demo: broker {bootstrap}, metrics at http://{settings.web_host}:{settings.web_port}/metrics "
@@ -69,7 +80,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if settings.embedded_broker:
         print("leadpulse simulate: set LEADPULSE_BROKER to the cluster to produce into", file=sys.stderr)
         return 2
-    return run_simulator(settings, rate=args.rate, seed=args.seed, duration=args.duration)
+    return run_simulator(settings, rate=args.rate, seed=args.seed, duration=args.duration, parent_pid=args.parent_pid)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -90,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--rate", type=float, default=20.0, help="events per second")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--duration", type=float, default=None, help="seconds to run (default: until stopped)")
+    simulate.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by demo
     simulate.set_defaults(run=cmd_simulate)
     backfill = commands.add_parser("import", help="backfill a JSONL export")
     backfill.add_argument("file")

@@ -116,11 +116,11 @@ class Engine:
         for partition in self.rollups.partitions():
             if partition not in owned:
                 self.rollups.drop(partition)
-        states: dict[int, list[DealState]] = defaultdict(list)
+        states: dict[int, list[tuple[DealState, int]]] = defaultdict(list)
         for record in self.tables.deals.data.values():
             partition = deal_partition(record)
             if partition in owned:
-                states[partition].append(decode_deal(record)[1])
+                states[partition].append((decode_deal(record)[1], len(record)))
         for partition in owned:
             self.rollups.rebuild(partition, states[partition])
         self._ready = True

@@ -37,14 +37,16 @@ DEAL_TOPIC_OF = {
 }
 
 
+Write = tuple[bytes, bytes | None, int]  # key, value (None deletes), source partition
+
+
 class KeyStore(Protocol):
     """A table as the processors use it: bytes in, bytes out, writes placed in a partition."""
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def put(self, key: bytes, value: bytes, partition: int) -> Awaitable[object]: ...
-
-    def delete(self, key: bytes, partition: int) -> Awaitable[object]: ...
+    async def write_many(self, writes: list[Write]) -> None:
+        """Apply the writes and return once they are durable."""
 
 
 PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]]
@@ -69,11 +71,13 @@ class _Intake:
             tally = self.tallies[where] = IntakeTally.decode(self.store.get(intake_key(*where)))
         return tally.count(message.offset, reason)
 
-    def write(self) -> list[Awaitable[object]]:
-        return [
-            self.store.put(intake_key(topic, partition), tally.encode(), partition)
-            for (topic, partition), tally in self.tallies.items()
-        ]
+    async def write(self) -> None:
+        await self.store.write_many(
+            [
+                (intake_key(topic, partition), tally.encode(), partition)
+                for (topic, partition), tally in self.tallies.items()
+            ]
+        )
 
 
 class BatchProcessor:
@@ -114,13 +118,14 @@ class BatchProcessor:
         """Process a batch from the deal-scoped topics (any mix of topics and partitions)."""
         now = self.clock()
         intake = _Intake(self.intake)
-        writes: list[Awaitable[object]] = []
+        dead_letters: list[Awaitable[object]] = []
+        writes: list[Write] = []
         by_deal: dict[tuple[int, str], list[Delivery]] = {}
         for message in messages:
             event = self._decode(message, now)
             if isinstance(event, Rejection):
                 if intake.count(message, event.reason):
-                    writes.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
+                    dead_letters.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
                 continue
             intake.count(message, None)
             assert isinstance(event, DealEvent)
@@ -133,43 +138,41 @@ class BatchProcessor:
             before = DealState(deal_id) if stored is None else decode_deal(stored)[1]
             result = fold(before, deliveries)
             if result.changed:
-                writes.append(self.deals.put(key, encode_deal(partition, result.state), partition))
-                self.rollups.apply(partition, before, result)
-        await _all(writes)
-        await _all(intake.write())
+                record = encode_deal(partition, result.state)
+                writes.append((key, record, partition))
+                self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
+        await asyncio.gather(self.deals.write_many(writes), *dead_letters)
+        await intake.write()
 
     async def process_rep_messages(self, messages: Sequence[InputMessage]) -> None:
         """Process a batch from ``crm.reps``: the profile with the latest ``updated_at`` wins."""
         now = self.clock()
         intake = _Intake(self.rep_intake)
-        writes: list[Awaitable[object]] = []
+        dead_letters: list[Awaitable[object]] = []
+        writes: dict[bytes, Write] = {}
         for message in messages:
             if message.value is None and message.key is not None:
                 # A tombstone on the compacted topic removes the profile.
                 if intake.count(message, None) and self.rep_profiles.get(message.key) is not None:
-                    writes.append(self.rep_profiles.delete(message.key, message.partition))
+                    writes[message.key] = (message.key, None, message.partition)
                 continue
             profile = self._decode(message, now)
             if isinstance(profile, Rejection):
                 if intake.count(message, profile.reason):
-                    writes.append(self.publish_dead_letter(dead_letter(message, profile, now), message.key))
+                    dead_letters.append(self.publish_dead_letter(dead_letter(message, profile, now), message.key))
                 continue
             intake.count(message, None)
             assert isinstance(profile, RepProfile)
             record = encode_profile(profile)
             key = profile.rep_id.encode()
-            current = self.rep_profiles.get(key)
+            pending = writes.get(key)
+            current = self.rep_profiles.get(key) if pending is None else pending[1]
             if current is None or _profile_order(record) > _profile_order(current):
-                writes.append(self.rep_profiles.put(key, record, message.partition))
-        await _all(writes)
-        await _all(intake.write())
+                writes[key] = (key, record, message.partition)
+        await asyncio.gather(self.rep_profiles.write_many(list(writes.values())), *dead_letters)
+        await intake.write()
 
 
 def _profile_order(record: bytes) -> tuple[float, bytes]:
     """Latest ``updated_at`` first; equal stamps are ordered by content, so any order agrees."""
     return (decode_profile(record).updated_at.timestamp(), record)
-
-
-async def _all(awaitables: list[Awaitable[object]]) -> None:
-    if awaitables:
-        await asyncio.gather(*awaitables)

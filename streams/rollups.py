@@ -33,6 +33,8 @@ Labels = tuple[str | None, ...]
 class PartitionRollup:
     sums: dict[Scope, dict[tuple[Family, Labels], list[int]]] = field(default_factory=dict)
     awaiting: dict[str, AwaitingLead] = field(default_factory=dict)
+    deals: int = 0  # deal records in the partition
+    record_bytes: int = 0  # their total size
 
     def add(self, key: Key, count: int, total: int) -> None:
         scope, family, labels = key
@@ -62,9 +64,12 @@ class Rollups:
     def partition(self, partition: int) -> PartitionRollup | None:
         return self._partitions.get(partition)
 
-    def rebuild(self, partition: int, states: Iterable[DealState]) -> None:
+    def rebuild(self, partition: int, records: Iterable[tuple[DealState, int]]) -> None:
+        """Recompute a partition's aggregates from its deal states (with their record sizes)."""
         rollup = PartitionRollup()
-        for state in states:
+        for state, size in records:
+            rollup.deals += 1
+            rollup.record_bytes += size
             contributions = full_contributions(state, self.calendar)
             for key, (count, total) in contributions.sums.items():
                 rollup.add(key, count, total)
@@ -75,9 +80,17 @@ class Rollups:
     def drop(self, partition: int) -> None:
         self._partitions.pop(partition, None)
 
-    def apply(self, partition: int, before: DealState, result: FoldResult) -> None:
-        """Move the aggregates from a deal's state ``before`` to ``result.state``."""
+    def apply(
+        self, partition: int, before: DealState, result: FoldResult, size_change: tuple[int, int] = (0, 0)
+    ) -> None:
+        """Move the aggregates from a deal's state ``before`` to ``result.state``.
+
+        ``size_change`` is (old, new) record size in bytes; an old size of 0 is a new deal.
+        """
         rollup = self._partitions.setdefault(partition, PartitionRollup())
+        old_size, new_size = size_change
+        rollup.deals += old_size == 0 and new_size > 0
+        rollup.record_bytes += new_size - old_size
         for fact in result.added_activities:
             for key, (count, total) in activity_contributions(fact, self.calendar):
                 rollup.add(key, count, total)
@@ -103,6 +116,11 @@ class Rollups:
             for (cell_family, labels), (count, total) in rollup.sums.get(scope, {}).items():
                 if cell_family is family:
                     yield labels, count, total
+
+    def table_size(self, partitions: Iterable[int]) -> tuple[int, int]:
+        """(deal records, their bytes) over the given partitions."""
+        rollups = [self._partitions[p] for p in partitions if p in self._partitions]
+        return sum(r.deals for r in rollups), sum(r.record_bytes for r in rollups)
 
     def awaiting(self, partitions: Iterable[int]) -> Iterator[tuple[str, AwaitingLead]]:
         for partition in partitions:

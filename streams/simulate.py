@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import random
 import signal
 import time
@@ -257,7 +258,9 @@ class CrmSimulation:
             yield from self.until(at)
 
 
-async def _produce(settings: Settings, *, rate: float, seed: int, duration: float | None, warmup: float) -> int:
+async def _produce(
+    settings: Settings, *, rate: float, seed: int, duration: float | None, warmup: float, parent_pid: int | None
+) -> int:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.broker, linger_ms=10, acks="all", max_batch_size=1 << 18, **client_options(settings)
     )
@@ -276,6 +279,9 @@ async def _produce(settings: Settings, *, rate: float, seed: int, duration: floa
         log.info("simulator: played %d messages of the last %.0f s; now %.1f events/s live", sent, warmup, rate)
         started = time.monotonic()
         while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.info("simulator: the demo that started it is gone; stopping")
+                break
             for message in simulation.until(time.time()):
                 await producer.send(message.topic, message.value, key=message.key)
                 sent += 1
@@ -288,6 +294,15 @@ async def _produce(settings: Settings, *, rate: float, seed: int, duration: floa
     return sent
 
 
-def run_simulator(settings: Settings, *, rate: float, seed: int, duration: float | None, warmup: float = 1800) -> int:
-    asyncio.run(_produce(settings, rate=rate, seed=seed, duration=duration, warmup=warmup))
+def run_simulator(
+    settings: Settings,
+    *,
+    rate: float,
+    seed: int,
+    duration: float | None,
+    warmup: float = 1800,
+    parent_pid: int | None = None,
+) -> int:
+    """Produce until stopped; with ``parent_pid``, also stop when that process is gone."""
+    asyncio.run(_produce(settings, rate=rate, seed=seed, duration=duration, warmup=warmup, parent_pid=parent_pid))
     return 0

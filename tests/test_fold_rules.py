@@ -154,7 +154,7 @@ def test_periods_follow_the_reporting_timezone() -> None:
 def test_a_late_touch_moves_the_first_response_out_of_its_old_period() -> None:
     rollups = Rollups(UTC_CALENDAR)
     before = build(stage(T0, "new"), email(T0 + 2 * 86400))  # answered two days later
-    rollups.rebuild(0, [before])
+    rollups.rebuild(0, [(before, 0)])
     late = fold(before, [Delivery(call(T0 + 30), DealTopic.CALLS, 99)])  # a call logged late, 30 s in
     rollups.apply(0, before, late)
     day = (PeriodKind.DAY, "2024-03-05")

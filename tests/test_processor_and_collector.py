@@ -23,19 +23,12 @@ NOW = datetime(2024, 3, 5, 12, 30, tzinfo=UTC).timestamp()  # mid-hour: every pe
 class DictStore(dict):
     """A table stand-in: writes are immediately durable."""
 
-    def put(self, key: bytes, value: bytes, partition: int) -> asyncio.Future:
-        self[key] = value
-        return _done()
-
-    def delete(self, key: bytes, partition: int) -> asyncio.Future:
-        self.pop(key, None)
-        return _done()
-
-
-def _done() -> asyncio.Future:
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
+    async def write_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> None:
+        for key, value, _partition in writes:
+            if value is None:
+                self.pop(key, None)
+            else:
+                self[key] = value
 
 
 class Harness:

@@ -91,6 +91,8 @@ EVENTS_DUPLICATE = _spec("events_duplicate", Kind.COUNTER, "Input events with an
 EVENTS_PROCESSED = _spec(
     "events_processed", Kind.COUNTER, "Input messages consumed (valid, rejected and duplicate).", "topic"
 )
+TABLE_KEYS = _spec("table_keys", Kind.GAUGE, "Records in a table, for actively owned partitions.", "table")
+TABLE_BYTES = _spec("table_bytes", Kind.GAUGE, "Bytes of a table's records, for actively owned partitions.", "table")
 BUILD_INFO = _spec("build_info", Kind.GAUGE, "LeadPulse version (always 1).", "version")
 
 CATALOG: tuple[MetricSpec, ...] = (
@@ -110,6 +112,8 @@ CATALOG: tuple[MetricSpec, ...] = (
     EVENTS_REJECTED,
     EVENTS_DUPLICATE,
     EVENTS_PROCESSED,
+    TABLE_KEYS,
+    TABLE_BYTES,
     BUILD_INFO,
 )
 

@@ -28,6 +28,7 @@ from streams.periods import Calendar, PeriodKind
 from streams.processor import intake_key
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
+from streams.tables import DEALS as DEALS_TABLE
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class LeadPulseCollector(Collector):
             return
         partitions = sorted(owned.deal_partitions)
         yield from self._intake(owned)
+        yield from self._table_sizes(partitions)
         yield from self._activities(partitions)
         yield from self._created(partitions)
         yield from self._awaiting(partitions)
@@ -135,6 +137,13 @@ class LeadPulseCollector(Collector):
         for (topic,), (count, _) in sorted(by_topic.items()):
             duplicates.add_metric([self.topic_names[DealTopic[topic.upper()]]], count)
         yield from (processed, rejected, duplicates)
+
+    def _table_sizes(self, partitions: list[int]) -> Iterator[Metric]:
+        keys, size = _family(catalog.TABLE_KEYS), _family(catalog.TABLE_BYTES)
+        deals, record_bytes = self.rollups.table_size(partitions)
+        keys.add_metric([DEALS_TABLE], deals)
+        size.add_metric([DEALS_TABLE], record_bytes)
+        yield from (keys, size)
 
     def _activities(self, partitions: list[int]) -> Iterator[Metric]:
         calls = _family(catalog.CALLS)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Set everything up, then run LeadPulse or its tests. Needs only python3 >= 3.11.
+
+    python3 dev.py run     # embedded broker + worker + simulator; prints where /metrics is
+    python3 dev.py test    # the whole suite (unit, property, broker and deploy tests)
+    python3 dev.py bench   # the same-run benchmark
+
+Creates ``.venv`` and installs the project into it (again only when pyproject.toml changed),
+and installs Debian's ``prometheus`` package (for promtool) when the deploy tests need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".leadpulse-installed"
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def ensure_python() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script must run, and explain, on older Pythons
+        sys.exit(f"LeadPulse needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+
+
+def ensure_venv() -> None:
+    if not (BIN / "python").exists():
+        say(f"creating {VENV}")
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except Exception as exc:  # Debian's python3 without ensurepip
+            if shutil.which("apt-get") and os.geteuid() == 0:
+                version = f"{sys.version_info.major}.{sys.version_info.minor}"
+                subprocess.run(["apt-get", "update", "-qq"], check=True)
+                subprocess.run(["apt-get", "install", "-y", "-qq", f"python{version}-venv"], check=True)
+                shutil.rmtree(VENV, ignore_errors=True)
+                venv.EnvBuilder(with_pip=True).create(VENV)
+            else:
+                sys.exit(f"could not create a virtualenv ({exc}); install python3-venv")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    say("installing LeadPulse and its test tools into .venv")
+    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def ensure_prometheus_tools() -> None:
+    """Debian's prometheus packages give the real promtool and amtool (used by the deploy tests)."""
+    if shutil.which("promtool") and shutil.which("amtool"):
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        sys.exit("the deploy tests need promtool and amtool: apt-get install prometheus prometheus-alertmanager")
+    say("installing Debian's prometheus and prometheus-alertmanager packages (promtool, amtool)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus", "prometheus-alertmanager"],
+        check=True,
+        env=env,
+    )
+
+
+def main() -> int:
+    ensure_python()
+    command = sys.argv[1] if len(sys.argv) > 1 else "run"
+    extra = sys.argv[2:]
+    ensure_venv()
+    os.chdir(ROOT)
+    if command == "run":
+        return subprocess.call([str(BIN / "leadpulse"), "demo", *extra])
+    if command == "test":
+        ensure_prometheus_tools()
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *extra])
+    if command == "bench":
+        return subprocess.call([str(BIN / "python"), "-m", "bench.run", *extra])
+    sys.exit(f"unknown command {command!r}: use run, test or bench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

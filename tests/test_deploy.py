@@ -1,0 +1,129 @@
+"""deploy/ and docker-compose.yml, checked with the real promtool and amtool (Debian's packages).
+
+No Docker engine runs here, so the compose file is checked for what the stack relies on: the
+services, the workers' broker, Prometheus scraping every worker, and the mounted files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streams.exporter.catalog import CATALOG
+from tests.test_processor_and_collector import NOW, Harness, call, stage
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+RULES = DEPLOY / "prometheus" / "rules" / "leadpulse.rules.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "leadpulse.json"
+EXPOSED = {name for spec in CATALOG for name in spec.exposed_names}
+METRIC_NAME = re.compile(r"\bleadpulse_[a-z_]+\b")
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: python3 dev.py test installs Debian's prometheus packages"
+    return path
+
+
+def run(*command: str, stdin: str | None = None) -> str:
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def recorded_names() -> set[str]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queries += [variable["query"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"]
+    return queries
+
+
+def test_prometheus_config_and_rules_are_valid() -> None:
+    output = run(tool("promtool"), "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    assert "SUCCESS" in output and "leadpulse.rules.yml" in output
+
+
+def test_alert_rules_behave_as_specified() -> None:
+    run(tool("promtool"), "test", "rules", str(RULES.with_name("leadpulse.rules.test.yml")))
+
+
+def test_alertmanager_config_is_valid() -> None:
+    run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
+
+
+def test_rules_and_dashboard_name_only_catalog_metrics() -> None:
+    names = set(METRIC_NAME.findall(RULES.read_text()))
+    for query in dashboard_queries():
+        names |= set(METRIC_NAME.findall(query))
+    names -= {name.split(":")[0] for name in recorded_names()}
+    assert names, "no metric names found"
+    assert names <= EXPOSED, f"not in the catalog: {sorted(names - EXPOSED)}"
+
+
+def test_dashboard_queries_parse(tmp_path: Path) -> None:
+    """promtool parses each panel query (as a recording rule; Grafana variables filled in)."""
+    rules = [
+        {"record": f"dashboard:query_{i}", "expr": query.replace("$team", ".*")}
+        for i, query in enumerate(dashboard_queries())
+        if not query.startswith("label_values")
+    ]
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    run(tool("promtool"), "check", "rules", str(path))
+
+
+def test_the_exposition_passes_promtool_lint() -> None:
+    harness = Harness()
+    harness.deals_in(
+        harness.message("crm.deal-stages", 0, "a", stage("a", "ann", NOW - 600, "new", "s1", source="referral")),
+        harness.message("crm.calls", 0, "a", call("a", "ann", NOW - 500, "c1")),
+        harness.message("crm.deal-stages", 0, "b", stage("b", "bob", NOW - 300, "won", "s2", amount=10)),
+        harness.message("crm.calls", 0, "a", b"not json"),
+    )
+    from prometheus_client import generate_latest
+
+    exposition = generate_latest(harness.registry).decode()
+    assert "leadpulse_first_response_seconds_bucket" in exposition
+    output = run(tool("promtool"), "check", "metrics", stdin=exposition)
+    assert "problem" not in output.lower(), output
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_the_whole_stack(compose: dict) -> None:
+    services = compose["services"]
+    workers = sorted(name for name in services if name.startswith("worker-"))
+    assert len(workers) >= 2
+    assert {"kafka", "simulator", "prometheus", "alertmanager", "grafana"} <= set(services)
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
+    for name in [*workers, "simulator"]:
+        assert services[name]["environment"]["LEADPULSE_BROKER"] == "kafka:9092"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {
+        t for job in scrape if job["job_name"] == "leadpulse" for c in job["static_configs"] for t in c["targets"]
+    }
+    assert targets == {f"{services[name]['hostname']}:6066" for name in workers}
+
+
+def test_compose_mounts_files_that_exist(compose: dict) -> None:
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), source
+    assert (ROOT / "Dockerfile").exists()
