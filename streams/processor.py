@@ -105,14 +105,23 @@ class BatchProcessor:
         self.clock = clock
         self.topic_of = {settings.topics.input_name(topic): topic for topic in InputTopic}
 
-    def _decode(self, message: InputMessage, now: float) -> object | Rejection:
-        return decode(
+    def _accept(
+        self, message: InputMessage, now: float, intake: _Intake, dead_letters: list[Awaitable[object]]
+    ) -> object | None:
+        """The validated event; or None after counting and dead-lettering a rejection (once)."""
+        event = decode(
             self.topic_of[message.topic],
             message.key,
             message.value,
             now=now,
             max_future_skew_seconds=self.settings.max_future_skew_seconds,
         )
+        if isinstance(event, Rejection):
+            if intake.count(message, event.reason):
+                dead_letters.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
+            return None
+        intake.count(message, None)
+        return event
 
     async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
         """Process a batch from the deal-scoped topics (any mix of topics and partitions)."""
@@ -122,12 +131,9 @@ class BatchProcessor:
         writes: list[Write] = []
         by_deal: dict[tuple[int, str], list[Delivery]] = {}
         for message in messages:
-            event = self._decode(message, now)
-            if isinstance(event, Rejection):
-                if intake.count(message, event.reason):
-                    dead_letters.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
+            event = self._accept(message, now, intake, dead_letters)
+            if event is None:
                 continue
-            intake.count(message, None)
             assert isinstance(event, DealEvent)
             topic = DEAL_TOPIC_OF[self.topic_of[message.topic]]
             delivery = Delivery(fact_from_event(event), topic, message.offset)
@@ -156,12 +162,9 @@ class BatchProcessor:
                 if intake.count(message, None) and self.rep_profiles.get(message.key) is not None:
                     writes[message.key] = (message.key, None, message.partition)
                 continue
-            profile = self._decode(message, now)
-            if isinstance(profile, Rejection):
-                if intake.count(message, profile.reason):
-                    dead_letters.append(self.publish_dead_letter(dead_letter(message, profile, now), message.key))
+            profile = self._accept(message, now, intake, dead_letters)
+            if profile is None:
                 continue
-            intake.count(message, None)
             assert isinstance(profile, RepProfile)
             record = encode_profile(profile)
             key = profile.rep_id.encode()

@@ -21,6 +21,27 @@ from streams.broker import free_port
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
+# The samples of SPEC §3's must-exist metrics, written out from the spec (not from the catalog).
+SPEC_SAMPLES = [
+    "leadpulse_calls_total",
+    "leadpulse_emails_total",
+    "leadpulse_meetings_total",
+    "leadpulse_deals_created_total",
+    "leadpulse_leads_awaiting_response",
+    "leadpulse_leads_sla_breached",
+    "leadpulse_first_response_seconds_bucket",
+    "leadpulse_first_response_seconds_count",
+    "leadpulse_first_response_seconds_sum",
+    "leadpulse_pipeline_deals",
+    "leadpulse_pipeline_amount",
+    "leadpulse_deals_won",
+    "leadpulse_won_amount",
+    "leadpulse_deals_lost",
+    "leadpulse_events_duplicate_total",
+]
+# leadpulse_lead_oldest_awaiting_seconds moves with the clock and is compared with a tolerance;
+# leadpulse_events_rejected_total is checked against the dataset's bad messages.
+
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout``."""

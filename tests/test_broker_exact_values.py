@@ -13,28 +13,10 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 from tests.dataset import SLA_BY_SOURCE, build
-from tests.harness import WorkerProcess, consume, produce, select, total, wait_until
+from tests.harness import SPEC_SAMPLES, WorkerProcess, consume, produce, select, total, wait_until
 from tests.reference import expected_metrics
 
 pytestmark = pytest.mark.integration
-
-EXACT = [
-    "leadpulse_calls_total",
-    "leadpulse_emails_total",
-    "leadpulse_meetings_total",
-    "leadpulse_deals_created_total",
-    "leadpulse_leads_awaiting_response",
-    "leadpulse_leads_sla_breached",
-    "leadpulse_first_response_seconds_bucket",
-    "leadpulse_first_response_seconds_count",
-    "leadpulse_first_response_seconds_sum",
-    "leadpulse_pipeline_deals",
-    "leadpulse_pipeline_amount",
-    "leadpulse_deals_won",
-    "leadpulse_won_amount",
-    "leadpulse_deals_lost",
-    "leadpulse_events_duplicate_total",
-]
 
 
 def assert_family(actual: dict, expected: dict, name: str, tolerance: float = 1e-6) -> None:
@@ -76,7 +58,7 @@ def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp
     expected = expected_metrics(
         profiles=data.profiles, events=data.events, now=scraped_at, sla_default=300.0, sla_by_source=SLA_BY_SOURCE
     )
-    for name in EXACT:
+    for name in SPEC_SAMPLES:
         if name.endswith("_bucket"):  # the engine exports every bucket, zeros included
             for labels in select(samples, name):
                 expected.setdefault((name, labels), 0.0)
@@ -126,7 +108,7 @@ def test_restart_recovers_state_from_the_changelog(broker: EmbeddedBroker, tmp_p
     worker.start()
     after = worker.scrape()
     worker.stop()
-    stable = [name for name in EXACT if "awaiting" not in name] + [
+    stable = [name for name in SPEC_SAMPLES if "awaiting" not in name] + [
         "leadpulse_events_rejected_total",
         "leadpulse_events_processed_total",
     ]

@@ -12,29 +12,11 @@ import pytest
 from streams.broker import EmbeddedBroker
 from streams.config import load_settings
 from streams.simulate import CrmSimulation
-from tests.harness import WorkerProcess, produce, select, total, wait_until
+from tests.harness import SPEC_SAMPLES, WorkerProcess, produce, select, total, wait_until
 
 pytestmark = pytest.mark.integration
 
-COMPARED = [
-    "leadpulse_calls_total",
-    "leadpulse_emails_total",
-    "leadpulse_meetings_total",
-    "leadpulse_deals_created_total",
-    "leadpulse_leads_awaiting_response",
-    "leadpulse_leads_sla_breached",
-    "leadpulse_first_response_seconds_bucket",
-    "leadpulse_first_response_seconds_count",
-    "leadpulse_first_response_seconds_sum",
-    "leadpulse_pipeline_deals",
-    "leadpulse_pipeline_amount",
-    "leadpulse_deals_won",
-    "leadpulse_won_amount",
-    "leadpulse_deals_lost",
-    "leadpulse_events_rejected_total",
-    "leadpulse_events_duplicate_total",
-    "leadpulse_events_processed_total",
-]
+COMPARED = [*SPEC_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
 def simulated_messages(seconds: float) -> list[tuple[str, bytes | None, bytes]]:

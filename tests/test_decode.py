@@ -24,6 +24,9 @@ CALL = {
 }
 
 
+STAGE = {"event_id": "s", "occurred_at": "2023-11-14T10:00:00Z", "deal_id": "d1", "rep_id": "r", "stage": "new"}
+
+
 def run(topic: InputTopic, value: object, key: bytes | None = b"d1") -> object:
     raw = value if isinstance(value, bytes) else json.dumps(value).encode()
     return decode(topic, key, raw, now=NOW, max_future_skew_seconds=300)
@@ -77,14 +80,7 @@ def test_up_to_the_future_skew_is_accepted() -> None:
     ("amount", "expected"), [(1234.5, Decimal("1234.5")), ("1234.50", Decimal("1234.50")), (0, Decimal(0))]
 )
 def test_money_is_a_number_or_a_decimal_string(amount: object, expected: Decimal) -> None:
-    stage = {
-        "event_id": "s",
-        "occurred_at": "2023-11-14T10:00:00Z",
-        "deal_id": "d1",
-        "rep_id": "r",
-        "stage": "new",
-        "amount": amount,
-    }
+    stage = {**STAGE, "amount": amount}
     event = run(InputTopic.DEAL_STAGES, stage)
     assert isinstance(event, DealStageChanged) and event.amount == expected
 
@@ -94,14 +90,7 @@ def test_money_is_a_number_or_a_decimal_string(amount: object, expected: Decimal
     [("12,50", Reason.INVALID_VALUE), (-3, Reason.OUT_OF_RANGE), (True, Reason.WRONG_TYPE), ([1], Reason.WRONG_TYPE)],
 )
 def test_bad_money(amount: object, reason: Reason) -> None:
-    stage = {
-        "event_id": "s",
-        "occurred_at": "2023-11-14T10:00:00Z",
-        "deal_id": "d1",
-        "rep_id": "r",
-        "stage": "new",
-        "amount": amount,
-    }
+    stage = {**STAGE, "amount": amount}
     assert rejected(InputTopic.DEAL_STAGES, stage) is reason
 
 
