@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
+from streams.periods import PeriodKind
 
 ENV_PREFIX = "LEADPULSE_"
 NESTED_DELIMITER = "__"
@@ -55,12 +56,20 @@ class KafkaSecurity(BaseModel):
 
 
 class Retention(BaseModel):
-    """How many periods of each kind stay queryable (SPEC §2: >= 35 days, >= 13 months)."""
+    """How many past periods of each kind stay queryable (SPEC §2: >= 35 days, >= 13 months)."""
 
     hours: int = Field(default=72, ge=1)
     days: int = Field(default=40, ge=35)
     weeks: int = Field(default=60, ge=1)
     months: int = Field(default=14, ge=13)
+
+    def by_kind(self) -> dict[PeriodKind, int]:
+        return {
+            PeriodKind.HOUR: self.hours,
+            PeriodKind.DAY: self.days,
+            PeriodKind.WEEK: self.weeks,
+            PeriodKind.MONTH: self.months,
+        }
 
 
 class Settings(BaseSettings):

@@ -34,6 +34,8 @@ from streams.web import register_routes
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_SECONDS = 60.0
+
 
 def leadpulse_version() -> str:
     try:
@@ -57,7 +59,7 @@ class Engine:
         self.settings = settings
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
-        self.rollups = Rollups(Calendar(settings.reporting_timezone))
+        self.rollups = Rollups(Calendar(settings.reporting_timezone), settings.retention.by_kind())
         self.directory = RepDirectory(self.tables.rep_profiles)
         self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
         self.processor = BatchProcessor(
@@ -88,6 +90,12 @@ class Engine:
         self._ready = False
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
+
+    async def _prune_expired_periods(self) -> None:
+        dropped = self.rollups.prune(time.time())
+        if dropped:
+            log.info("dropped the aggregates of %d periods past their retention", dropped)
 
     def _publish_dead_letter(self, record: DeadLetterRecord, key: bytes | None) -> Any:
         return self.dead_letters.send_soon(key=key, value=record.model_dump_json().encode())
@@ -123,6 +131,7 @@ class Engine:
                 states[partition].append((decode_deal(record)[1], len(record)))
         for partition in owned:
             self.rollups.rebuild(partition, states[partition])
+        self.rollups.prune(time.time())
         self._ready = True
         log.info(
             "aggregates rebuilt for partitions %s from %d deals in %.2fs",

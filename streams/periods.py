@@ -76,6 +76,19 @@ class Calendar:
         start = date.fromisoformat(label)
         return datetime(start.year, start.month, start.day, tzinfo=self.zone)
 
+    def oldest_kept_start(self, kind: PeriodKind, now: float, kept: int) -> float:
+        """Start (epoch seconds) of the oldest period kept when the current one and the
+        ``kept`` before it are kept."""
+        start = self.start_of(self.period_of(kind, now))
+        if kind is PeriodKind.HOUR:
+            return start.timestamp() - kept * 3600
+        if kind is PeriodKind.MONTH:
+            months = start.year * 12 + start.month - 1 - kept
+            return datetime(months // 12, months % 12 + 1, 1, tzinfo=self.zone).timestamp()
+        days = kept * (7 if kind is PeriodKind.WEEK else 1)
+        day = start.date() - timedelta(days=days)
+        return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
+
     def previous(self, period: Period) -> Period:
         """The period of the same kind just before this one."""
         just_before = self.start_of(period).astimezone(UTC) - timedelta(seconds=1)

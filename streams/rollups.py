@@ -9,7 +9,7 @@ queries read these small sums instead of walking every deal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from streams.fold.contributions import (
@@ -24,7 +24,7 @@ from streams.fold.contributions import (
     full_contributions,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.periods import Calendar
+from streams.periods import Calendar, PeriodKind
 
 Labels = tuple[str | None, ...]
 
@@ -54,8 +54,9 @@ class PartitionRollup:
 class Rollups:
     """The aggregates of every partition this worker holds, by partition."""
 
-    def __init__(self, calendar: Calendar) -> None:
+    def __init__(self, calendar: Calendar, retention: Mapping[PeriodKind, int] | None = None) -> None:
         self.calendar = calendar
+        self.retention = dict(retention or {})
         self._partitions: dict[int, PartitionRollup] = {}
 
     def partitions(self) -> list[int]:
@@ -76,6 +77,22 @@ class Rollups:
             if contributions.awaiting is not None:
                 rollup.awaiting[state.deal_id] = contributions.awaiting
         self._partitions[partition] = rollup
+
+    def prune(self, now: float) -> int:
+        """Drop the aggregates of periods older than the retention; returns how many went.
+
+        Lifetime counters and live state are never pruned. A late event for a pruned period
+        brings back a small aggregate until the next prune.
+        """
+        oldest = {kind: self.calendar.oldest_kept_start(kind, now, kept) for kind, kept in self.retention.items()}
+        dropped = 0
+        for rollup in self._partitions.values():
+            for scope in list(rollup.sums):
+                kind = scope[0]
+                if kind in oldest and self.calendar.start_of(scope).timestamp() < oldest[kind]:  # type: ignore[arg-type]
+                    del rollup.sums[scope]
+                    dropped += 1
+        return dropped
 
     def drop(self, partition: int) -> None:
         self._partitions.pop(partition, None)

@@ -171,3 +171,38 @@ def test_a_repeated_event_id_is_a_duplicate_and_a_redelivery_is_nothing() -> Non
     assert repeated.state.activities == state.activities
     redelivered = fold(repeated.state, [Delivery(fact, DealTopic.CALLS, 1), Delivery(fact, DealTopic.CALLS, 0)])
     assert not redelivered.changed and redelivered.state is repeated.state
+
+
+def test_aggregates_of_periods_past_their_retention_are_pruned() -> None:
+    now = datetime.fromisoformat("2024-03-20T12:30:00+00:00").timestamp()
+    retention = {PeriodKind.HOUR: 24, PeriodKind.DAY: 35, PeriodKind.WEEK: 1, PeriodKind.MONTH: 13}
+    rollups = Rollups(UTC_CALENDAR, retention)
+    three_days_ago = now - 3 * 86400
+    rollups.rebuild(0, [(build(stage(three_days_ago, "new"), call(three_days_ago + 30)), 0)])
+    assert rollups.prune(now) == 1  # its hour only; the week of 17 March is the current one
+    scopes = set(rollups.partition(0).sums)
+    assert (PeriodKind.HOUR, "2024-03-17T12:00+00:00") not in scopes
+    assert {
+        (PeriodKind.DAY, "2024-03-17"),
+        (PeriodKind.WEEK, "2024-03-11"),
+        (PeriodKind.MONTH, "2024-03"),
+        LIFETIME,
+        LIVE,
+    } <= scopes  # answered but still open: it stays in the live pipeline
+    two_weeks_later = now + 14 * 86400
+    rollups.prune(two_weeks_later)
+    assert (PeriodKind.WEEK, "2024-03-11") not in set(rollups.partition(0).sums)
+    assert (PeriodKind.DAY, "2024-03-17") in set(rollups.partition(0).sums)
+
+
+def test_oldest_kept_period_starts() -> None:
+    berlin = Calendar("Europe/Berlin")
+    now = datetime.fromisoformat("2024-03-31T12:00:00+02:00").timestamp()
+    assert (
+        berlin.oldest_kept_start(PeriodKind.MONTH, now, 13)
+        == datetime.fromisoformat("2023-02-01T00:00:00+01:00").timestamp()
+    )
+    assert (
+        berlin.oldest_kept_start(PeriodKind.DAY, now, 35)
+        == datetime.fromisoformat("2024-02-25T00:00:00+01:00").timestamp()
+    )
