@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -19,8 +19,10 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     WithJsonSchema,
     field_validator,
@@ -53,32 +55,66 @@ def _or_default(default: Any) -> AfterValidator:
     return AfterValidator(lambda value: default if value is None else value)
 
 
-_MONEY_PATTERN = re.compile(r"^\d+(\.\d+)?$")
+_MONEY_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)?")
+MAX_MONEY = Decimal(10) ** 12  # a trillion: far above any deal, and exact in micro-units in 64 bits
 
 
 def _parse_money(value: Any) -> Decimal:
-    """A JSON number or a decimal string (``"1234.50"``), never negative, never a boolean."""
+    """A JSON number or a decimal string (``"1234.50"``), 0 to a trillion, never a boolean."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise PydanticCustomError("wrong_type", "money must be a JSON number or a decimal string")
-    if isinstance(value, str) and not _MONEY_PATTERN.match(value):
+    if isinstance(value, str) and not _MONEY_PATTERN.fullmatch(value):
         raise PydanticCustomError("invalid_value", "money string must look like 1234.50")
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:  # pragma: no cover - str() of a JSON number is a decimal
         raise PydanticCustomError("invalid_value", "money must be a decimal number") from exc
-    if not amount.is_finite() or amount < 0:
-        raise PydanticCustomError("out_of_range", "money must be finite and >= 0")
+    if not amount.is_finite() or amount < 0 or amount > MAX_MONEY:
+        raise PydanticCustomError("out_of_range", "money must be between 0 and 1000000000000")
     return amount
+
+
+# RFC 3339 date-time with seconds and an offset (pydantic alone also takes "1700000000",
+# "10:00Z" without seconds, or "+0100"). Before 1970 is rejected: no CRM event is that old, and
+# year-1 instants cannot be placed in a local calendar.
+_TIMESTAMP_PATTERN = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Parse an RFC 3339 string here (strict mode takes no strings); anything else fails later."""
+    if not isinstance(value, str):
+        return value
+    if not _TIMESTAMP_PATTERN.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_parsing", "timestamp must be RFC 3339 with seconds and an offset, like 2024-03-05T10:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError as exc:  # e.g. 2024-02-30, or hour 25
+        raise PydanticCustomError("datetime_parsing", "not a real date and time: {error}", {"error": str(exc)}) from exc
+
+
+def _since_1970(value: datetime) -> datetime:
+    if value < _EPOCH:
+        raise PydanticCustomError("datetime_parsing", "timestamp must not be before 1970")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_since_1970)]
 
 
 Money = Annotated[
     Decimal,
     PlainValidator(_parse_money),
+    PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),  # never "1E+3"
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": _MONEY_PATTERN.pattern},
+                {"type": "number", "minimum": 0, "maximum": 10**12},
+                {"type": "string", "pattern": f"^{_MONEY_PATTERN.pattern}$"},
             ]
         }
     ),
@@ -99,7 +135,7 @@ class DealEvent(_Event):
     """Fields common to every deal-scoped event."""
 
     event_id: Identifier
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     deal_id: Identifier
     rep_id: Identifier
     team: TeamName | None = None
@@ -142,7 +178,7 @@ class MeetingActivity(DealEvent):
 
     meeting_id: Identifier
     action: Literal["booked", "held", "no_show", "cancelled"]
-    scheduled_for: AwareDatetime | None = None
+    scheduled_for: Timestamp | None = None
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -177,7 +213,7 @@ class RepProfile(_Event):
     monthly_quota: Money | None = None
     currency: Annotated[CurrencyCode | None, _or_default("USD")] = "USD"
     targets: ActivityTargets | None = None
-    updated_at: AwareDatetime
+    updated_at: Timestamp
 
     @field_validator("timezone")
     @classmethod
@@ -185,8 +221,8 @@ class RepProfile(_Event):
         if value is not None:
             try:
                 zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise PydanticCustomError("invalid_value", "unknown IANA timezone {zone!r}", {"zone": value}) from exc
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a directory
+                raise PydanticCustomError("invalid_value", "unknown IANA timezone '{zone}'", {"zone": value}) from exc
         return value
 
     @field_validator("working_hours")
@@ -198,7 +234,7 @@ class RepProfile(_Event):
         for day, (start, end) in value.items():
             key = _WEEKDAY_ALIASES.get(day.lower())
             if key is None:
-                raise PydanticCustomError("invalid_value", "unknown weekday {day!r}; use mon..sun", {"day": day})
+                raise PydanticCustomError("invalid_value", "unknown weekday '{day}'; use mon..sun", {"day": day})
             if start >= end:
                 raise PydanticCustomError(
                     "invalid_value", "working hours for {day} must start before they end", {"day": day}

@@ -58,7 +58,7 @@ def decode_deal(data: bytes) -> tuple[int, DealState]:
         deal_id=deal_id,
         stages=tuple(StageFact(*fields) for fields in stages),
         activities=tuple(ActivityFact(*fields) for fields in activities),
-        offsets=tuple(offsets),
+        offsets=tuple((topic, partition, offset) for topic, partition, offset in offsets),
         duplicates=tuple(duplicates),
     )
 

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown IANA timezone {value!r}") from exc
         return value
 

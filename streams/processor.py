@@ -108,12 +108,17 @@ class BatchProcessor:
     def _accept(
         self, message: InputMessage, now: float, intake: _Intake, dead_letters: list[Awaitable[object]]
     ) -> object | None:
-        """The validated event; or None after counting and dead-lettering a rejection (once)."""
+        """The validated event; or None after counting and dead-lettering a rejection (once).
+
+        "Ahead of the wall clock" is judged against the message's own Kafka timestamp when it
+        has one (its wall clock when produced), so a redelivery is judged the same way.
+        """
+        reference = now if message.timestamp_ms is None else min(now, message.timestamp_ms / 1000)
         event = decode(
             self.topic_of[message.topic],
             message.key,
             message.value,
-            now=now,
+            now=reference,
             max_future_skew_seconds=self.settings.max_future_skew_seconds,
         )
         if isinstance(event, Rejection):
@@ -129,19 +134,22 @@ class BatchProcessor:
         intake = _Intake(self.intake)
         dead_letters: list[Awaitable[object]] = []
         writes: list[Write] = []
-        by_deal: dict[tuple[int, str], list[Delivery]] = {}
+        by_deal: dict[str, tuple[int, list[Delivery]]] = {}  # deal -> (first partition seen, deliveries)
         for message in messages:
             event = self._accept(message, now, intake, dead_letters)
             if event is None:
                 continue
             assert isinstance(event, DealEvent)
             topic = DEAL_TOPIC_OF[self.topic_of[message.topic]]
-            delivery = Delivery(fact_from_event(event), topic, message.offset)
-            by_deal.setdefault((message.partition, event.deal_id), []).append(delivery)
-        for (partition, deal_id), deliveries in by_deal.items():
+            delivery = Delivery(fact_from_event(event), topic, message.offset, message.partition)
+            by_deal.setdefault(event.deal_id, (message.partition, []))[1].append(delivery)
+        for deal_id, (partition, deliveries) in by_deal.items():
             key = deal_id.encode()
             stored = self.deals.get(key)
-            before = DealState(deal_id) if stored is None else decode_deal(stored)[1]
+            if stored is None:
+                before = DealState(deal_id)
+            else:
+                partition, before = decode_deal(stored)  # a deal stays in the partition that holds it
             result = fold(before, deliveries)
             if result.changed:
                 record = encode_deal(partition, result.state)
@@ -158,8 +166,10 @@ class BatchProcessor:
         writes: dict[bytes, Write] = {}
         for message in messages:
             if message.value is None and message.key is not None:
-                # A tombstone on the compacted topic removes the profile.
-                if intake.count(message, None) and self.rep_profiles.get(message.key) is not None:
+                # A tombstone on the compacted topic removes the profile (also one earlier in the batch).
+                pending = writes.get(message.key)
+                exists = self.rep_profiles.get(message.key) is not None if pending is None else pending[1] is not None
+                if intake.count(message, None) and exists:
                     writes[message.key] = (message.key, None, message.partition)
                 continue
             profile = self._accept(message, now, intake, dead_letters)

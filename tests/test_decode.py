@@ -161,3 +161,37 @@ def test_every_reason_is_covered_by_a_test() -> None:
         Reason.KEY_MISMATCH,
     }
     assert covered == set(Reason)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("occurred_at", "0001-01-01T00:00:00+01:00", Reason.BAD_TIMESTAMP),  # cannot be placed in a calendar
+        ("occurred_at", "1969-12-31T23:59:59Z", Reason.BAD_TIMESTAMP),
+        ("occurred_at", "1700000000", Reason.BAD_TIMESTAMP),  # a number in a string is not a timestamp
+        ("occurred_at", "2023-11-14T22:00Z", Reason.BAD_TIMESTAMP),  # RFC 3339 needs seconds
+        ("occurred_at", "2023-11-14T22:00:00+0100", Reason.BAD_TIMESTAMP),  # and a colon in the offset
+        ("occurred_at", "2023-02-30T22:00:00Z", Reason.BAD_TIMESTAMP),
+        ("amount", 1e20, Reason.OUT_OF_RANGE),  # would not fit the table record
+        ("amount", "100\n", Reason.INVALID_VALUE),
+        ("amount", "\u0661\u0662", Reason.INVALID_VALUE),  # Arabic-Indic digits
+    ],
+)
+def test_inputs_that_once_crashed_or_slipped_through(field: str, value: object, reason: Reason) -> None:
+    assert rejected(InputTopic.DEAL_STAGES, {**STAGE, field: value}) is reason
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "__pycache__", "x" * 300, "../../etc/passwd"])
+def test_a_timezone_that_is_not_a_zone_is_rejected_not_raised(zone: str) -> None:
+    profile = {"rep_id": "r", "team": "t", "role": "ae", "updated_at": "2023-11-14T10:00:00Z", "timezone": zone}
+    assert rejected(InputTopic.REPS, profile, key=b"r") is Reason.INVALID_VALUE
+
+
+@pytest.mark.parametrize("quota", [1e11, "0.0000001", 0.5, "1000000000000"])
+def test_stored_profiles_read_back(quota: object) -> None:
+    from streams.codec import decode_profile, encode_profile
+
+    profile = {"rep_id": "r", "team": "t", "role": "ae", "updated_at": "2023-11-14T10:00:00Z", "monthly_quota": quota}
+    event = run(InputTopic.REPS, profile, key=b"r")
+    assert isinstance(event, RepProfile)
+    assert decode_profile(encode_profile(event)) == event

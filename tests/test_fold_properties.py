@@ -76,13 +76,16 @@ def with_repeats(draw: st.DrawFn, history: list[tuple[object, DealTopic]]) -> li
 
 
 def deliver(draw: st.DrawFn, messages: list[tuple[object, DealTopic]]) -> list[Delivery]:
-    """One arrival order of the messages; offsets are assigned in arrival order per topic."""
+    """One arrival order of the messages, over two partitions (as after a partition change);
+    offsets are assigned in arrival order per topic-partition, as Kafka would."""
     sequence = draw(st.permutations(messages))
-    next_offset = dict.fromkeys(DealTopic, 0)
+    next_offset: dict[tuple[DealTopic, int], int] = {}
     deliveries = []
     for fact, topic in sequence:
-        deliveries.append(Delivery(fact, topic, next_offset[topic]))
-        next_offset[topic] += 1
+        partition = draw(st.sampled_from((0, 0, 0, 1)))
+        offset = next_offset.get((topic, partition), 0)
+        deliveries.append(Delivery(fact, topic, offset, partition))
+        next_offset[(topic, partition)] = offset + 1
     return deliveries
 
 

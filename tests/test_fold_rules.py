@@ -206,3 +206,16 @@ def test_oldest_kept_period_starts() -> None:
         berlin.oldest_kept_start(PeriodKind.DAY, now, 35)
         == datetime.fromisoformat("2024-02-25T00:00:00+01:00").timestamp()
     )
+
+
+def test_ids_are_compared_per_topic() -> None:
+    """A call and an email with the same event_id are two events, in any order."""
+    deal_call = ActivityFact(at=T0 + 10, event_id="42", kind="call", rep="ann", team=None, action="outbound")
+    deal_email = ActivityFact(at=T0 + 20, event_id="42", kind="email", rep="ann", team=None, action="received")
+    orders = [[deal_call, deal_email], [deal_email, deal_call]]
+    states = []
+    for order in orders:
+        deliveries = [Delivery(fact, DealTopic.CALLS if fact.kind == "call" else DealTopic.EMAILS, 0) for fact in order]
+        states.append(fold(DealState("d1"), deliveries).state)
+    assert states[0].activities == states[1].activities and len(states[0].activities) == 2
+    assert states[0].duplicates == states[1].duplicates == (0, 0, 0, 0)

@@ -68,13 +68,19 @@ class Harness:
         )
 
     def message(
-        self, topic: str, partition: int, key: str, value: dict | bytes, offset: int | None = None
+        self,
+        topic: str,
+        partition: int,
+        key: str,
+        value: dict | bytes,
+        offset: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> InputMessage:
         if offset is None:
             offset = self.offsets.get((topic, partition), -1) + 1
         self.offsets[(topic, partition)] = max(offset, self.offsets.get((topic, partition), -1))
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-        return InputMessage(topic, partition, offset, key.encode(), raw)
+        return InputMessage(topic, partition, offset, key.encode(), raw, timestamp_ms)
 
     def deals_in(self, *messages: InputMessage) -> None:
         asyncio.run(self.processor.process_deal_messages(messages))
@@ -191,3 +197,25 @@ def test_pipeline_and_closed_deals(harness: Harness) -> None:
         assert harness.value("leadpulse_deals_won", rep="bob", team="unassigned", period=period) == 1
         assert harness.value("leadpulse_won_amount", rep="bob", team="unassigned", period=period, currency="EUR") == 50
         assert harness.value("leadpulse_deals_lost", rep="bob", team="special", period=period) == 1
+
+
+def test_a_tombstone_after_a_profile_in_the_same_batch_removes_it(harness: Harness) -> None:
+    profile = {"rep_id": "ann", "team": "emea", "role": "sdr", "updated_at": "2024-03-01T00:00:00Z"}
+    tombstone = InputMessage("crm.reps", 0, 1, b"ann", None)
+    harness.reps_in(harness.message("crm.reps", 0, "ann", profile, offset=0), tombstone)
+    assert b"ann" not in harness.profiles
+
+
+def test_future_events_are_judged_against_the_message_timestamp(harness: Harness) -> None:
+    """A redelivery long after the first attempt is judged as the first attempt was."""
+    ahead = call("a", "ann", NOW + 400, "c1")  # 400 s after the message was produced (skew limit 300 s)
+    produced_ms = int(NOW * 1000)
+    harness.deals_in(harness.message("crm.calls", 0, "a", ahead, offset=0, timestamp_ms=produced_ms))
+    assert harness.value("leadpulse_events_rejected_total", topic="crm.calls", reason="future_event") == 1
+    harness.processor.clock = lambda: NOW + 3600  # an hour later, a fresh worker sees it again
+    harness.intake.clear()
+    harness.deals_in(harness.message("crm.calls", 0, "a", ahead, offset=0, timestamp_ms=produced_ms))
+    assert (
+        harness.value("leadpulse_calls_total", rep="ann", team="unassigned", direction="outbound", outcome="connected")
+        is None
+    )

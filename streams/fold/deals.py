@@ -4,11 +4,12 @@ The state keeps every fact of the deal, sorted by ``(occurred_at, event_id)``, s
 order of the same events gives the same state, and every SPEC §2 rule is a function of it.
 
 Two kinds of repeat are told apart. A *redelivery* (Kafka hands over a message again after a
-crash or rebalance) has an offset at or below the deal's watermark for its topic: it is a
-no-op. A *duplicate* (a new message whose ``event_id`` the deal already has) is counted per
-topic and changes nothing else. Because a deal's facts, watermarks and duplicate counts live
-in one record, each batch's effect on a deal is one atomic table write: at-least-once delivery
-can neither lose nor double-count an event.
+crash or rebalance) has an offset at or below the deal's watermark for its topic-partition: it
+is a no-op. A *duplicate* (a new message whose ``event_id`` the deal already has on the same
+topic) is counted per topic and changes nothing else. Ids are compared per topic, so a CRM that
+numbers calls and emails separately cannot make one hide the other. Because a deal's facts,
+watermarks and duplicate counts live in one record, each batch's effect on a deal is one atomic
+table write: at-least-once delivery can neither lose nor double-count an event.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass, replace
 from schemas.events import TERMINAL_STAGES
 from streams.fold.facts import ActivityFact, DealTopic, Fact, StageFact
 
-_NO_OFFSETS = (-1,) * len(DealTopic)
 _NO_DUPLICATES = (0,) * len(DealTopic)
+Watermark = tuple[int, int, int]  # (DealTopic, partition, highest offset applied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class DealState:
     deal_id: str
     stages: tuple[StageFact, ...] = ()
     activities: tuple[ActivityFact, ...] = ()
-    offsets: tuple[int, ...] = _NO_OFFSETS  # highest offset applied, per DealTopic
+    offsets: tuple[Watermark, ...] = ()  # sorted; usually one partition per topic
     duplicates: tuple[int, ...] = _NO_DUPLICATES  # repeated event ids seen, per DealTopic
 
 
@@ -40,6 +41,14 @@ class Delivery:
     fact: Fact
     topic: DealTopic
     offset: int
+    partition: int = 0
+
+
+_TOPIC_OF_ACTIVITY = {"call": DealTopic.CALLS, "email": DealTopic.EMAILS, "meeting": DealTopic.MEETINGS}
+
+
+def topic_of(fact: Fact) -> DealTopic:
+    return DealTopic.DEAL_STAGES if isinstance(fact, StageFact) else _TOPIC_OF_ACTIVITY[fact.kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,34 +64,35 @@ def fold(state: DealState, deliveries: Iterable[Delivery]) -> FoldResult:
     """Apply a deal's deliveries (in offset order per topic) to its state."""
     stages = list(state.stages)
     activities = list(state.activities)
-    offsets = list(state.offsets)
+    offsets = {(topic, partition): offset for topic, partition, offset in state.offsets}
     duplicates = list(state.duplicates)
-    known_ids = {fact.event_id for fact in stages} | {fact.event_id for fact in activities}
+    known_ids = {(topic_of(fact), fact.event_id) for fact in (*stages, *activities)}
     added_activities: list[ActivityFact] = []
     stages_changed = False
     for delivery in deliveries:
-        topic = delivery.topic
-        if delivery.offset <= offsets[topic]:
+        topic, where = delivery.topic, (delivery.topic, delivery.partition)
+        if delivery.offset <= offsets.get(where, -1):
             continue  # redelivered: already in this state
-        offsets[topic] = delivery.offset
+        offsets[where] = delivery.offset
         fact = delivery.fact
-        if fact.event_id in known_ids:
+        if (topic, fact.event_id) in known_ids:
             duplicates[topic] += 1
             continue
-        known_ids.add(fact.event_id)
+        known_ids.add((topic, fact.event_id))
         if isinstance(fact, StageFact):
             bisect.insort(stages, fact, key=_order)
             stages_changed = True
         else:
             bisect.insort(activities, fact, key=_order)
             added_activities.append(fact)
-    if tuple(offsets) == state.offsets:
+    watermarks = tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
+    if watermarks == state.offsets:
         return FoldResult(state=state)
     new_state = replace(
         state,
         stages=tuple(stages),
         activities=tuple(activities),
-        offsets=tuple(offsets),
+        offsets=watermarks,
         duplicates=tuple(duplicates),
     )
     added_duplicates = tuple(now - then for now, then in zip(duplicates, state.duplicates, strict=True))
