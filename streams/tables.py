@@ -66,14 +66,18 @@ class BatchGlobalTable(_PartitionedWrites, faust.GlobalTable):
     pass
 
 
-# What app.GlobalTable passes: every worker applies the whole changelog as it arrives.
+# What app.GlobalTable passes, and more: every worker applies the whole changelog as it arrives.
 # use_partitioner: the producer picks the changelog partition from the key, so crm.reps may
-# have any partition count.
+# have any partition count. recovery_buffer_size=1: a global changelog partition is both
+# "active" and "standby" on every worker, Faust's recovery loop treats it as active, and with
+# the default buffer (1000) another worker's updates are not applied until 1000 have arrived
+# (faust-streaming #283; the GlobalTable docstring asks for this setting).
 _GLOBAL: dict[str, Any] = {
     "partitions": 1,
     "use_partitioner": True,
     "is_global": True,
     "standby_buffer_size": 1,
+    "recovery_buffer_size": 1,
 }
 
 
