@@ -12,7 +12,7 @@ and have no grace period for late events (#118).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -88,11 +88,6 @@ class Calendar:
         days = kept * (7 if kind is PeriodKind.WEEK else 1)
         day = start.date() - timedelta(days=days)
         return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
-
-    def previous(self, period: Period) -> Period:
-        """The period of the same kind just before this one."""
-        just_before = self.start_of(period).astimezone(UTC) - timedelta(seconds=1)
-        return self.period_of(period[0], just_before.timestamp())
 
 
 _KIND_INDEX = {kind: index for index, kind in enumerate(PeriodKind)}

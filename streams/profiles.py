@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from schemas.events import RepProfile
 from streams.codec import decode_profile
@@ -37,6 +37,3 @@ class RepDirectory:
     def reps(self) -> Iterator[str]:
         for key in list(self.table.keys()):
             yield key.decode()
-
-    def teams_of(self, reps: Iterable[str]) -> dict[str, str]:
-        return {rep: self.team_of(rep, None) for rep in reps}
