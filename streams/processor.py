@@ -2,10 +2,10 @@
 
 A batch's messages are decoded and validated one by one; the valid ones are grouped by deal
 and each deal is folded once and written once, whatever number of its events the batch holds
-(one changelog message per changed deal, not per event). Writes go through :class:`KeyStore`,
-whose ``put`` returns an awaitable that completes when the write is durable. ``process_*``
-returns only when every write of the batch is durable, so the caller may then let the batch's
-offsets be committed.
+(one changelog message per changed deal, not per event). Writes go through
+:meth:`KeyStore.write_many`, which returns once the batch's writes are durable; ``process_*``
+returns only when every write of the batch is, so the caller may then let the batch's offsets
+be committed.
 
 Redelivery is harmless everywhere: a deal record and an intake tally each carry the highest
 offset they have absorbed. A rejected message is dead-lettered before its tally is written,
@@ -180,12 +180,13 @@ class BatchProcessor:
             key = profile.rep_id.encode()
             pending = writes.get(key)
             current = self.rep_profiles.get(key) if pending is None else pending[1]
-            if current is None or _profile_order(record) > _profile_order(current):
+            if current is None or (profile.updated_at.timestamp(), record) > _profile_order(current):
                 writes[key] = (key, record, message.partition)
         await asyncio.gather(self.rep_profiles.write_many(list(writes.values())), *dead_letters)
         await intake.write()
 
 
 def _profile_order(record: bytes) -> tuple[float, bytes]:
-    """Latest ``updated_at`` first; equal stamps are ordered by content, so any order agrees."""
+    """A stored profile's rank: latest ``updated_at`` wins; equal stamps are ordered by content,
+    so any arrival order agrees."""
     return (decode_profile(record).updated_at.timestamp(), record)

@@ -12,13 +12,12 @@ from typing import Any
 
 import faust
 
+from streams.processor import Write
+
 DEALS = "deals_by_id_v1"
 INTAKE = "intake_by_partition_v1"
 REP_PROFILES = "rep_profiles_v1"
 REP_INTAKE = "rep_intake_by_partition_v1"
-
-
-Write = tuple[bytes, bytes | None, int]  # key, value (None deletes), source partition
 
 
 class _PartitionedWrites:

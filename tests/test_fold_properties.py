@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,16 +135,24 @@ def test_batches_and_redelivery_give_the_state_of_one_fold(history: list, data: 
     assert state == fold(DealState("d"), deliveries).state
 
 
-@settings(max_examples=300, deadline=None)
-@given(deal_histories(), st.data())
-def test_incremental_aggregates_equal_a_rebuild_from_the_final_state(history: list, data: st.DataObject) -> None:
-    incremental = Rollups(CALENDAR)
+def replay(data: st.DataObject, history: list, rollups: Rollups) -> Iterator[DealState]:
+    """Fold a history in drawn batches (with redelivery), applying each change to ``rollups``;
+    yields the state after every applied change."""
     state = DealState("d")
     for batch in batches_with_redelivery(data.draw, deliver(data.draw, with_repeats(data.draw, history))):
         result = fold(state, batch)
         if result.changed:
-            incremental.apply(0, state, result)
+            rollups.apply(0, state, result)
+            yield result.state
         state = result.state
+
+
+@settings(max_examples=300, deadline=None)
+@given(deal_histories(), st.data())
+def test_incremental_aggregates_equal_a_rebuild_from_the_final_state(history: list, data: st.DataObject) -> None:
+    incremental = Rollups(CALENDAR)
+    states = list(replay(data, history, incremental))
+    state = states[-1] if states else DealState("d")
     rebuilt = Rollups(CALENDAR)
     rebuilt.rebuild(0, [(state, 0)])
     incremental_rollup = incremental.partition(0) or PartitionRollup()
@@ -158,11 +168,6 @@ def test_incremental_aggregates_equal_a_rebuild_from_the_final_state(history: li
 @given(deal_histories(), st.data())
 def test_counts_never_go_negative(history: list, data: st.DataObject) -> None:
     rollups = Rollups(CALENDAR)
-    state = DealState("d")
-    for batch in batches_with_redelivery(data.draw, deliver(data.draw, with_repeats(data.draw, history))):
-        result = fold(state, batch)
-        if result.changed:
-            rollups.apply(0, state, result)
-            for bucket in rollups.partition(0).sums.values():
-                assert all(count > 0 for count, _ in bucket.values())
-        state = result.state
+    for _ in replay(data, history, rollups):
+        for bucket in rollups.partition(0).sums.values():
+            assert all(count > 0 for count, _ in bucket.values())
