@@ -46,6 +46,7 @@ class Stage(StrEnum):
 
 
 TERMINAL_STAGES = frozenset({Stage.WON.value, Stage.LOST.value})
+DEFAULT_DEAL_TYPE = "new_business"
 
 KNOWN_SOURCES = ("inbound_demo", "inbound_content", "outbound", "referral", "event", "partner")
 
@@ -148,9 +149,10 @@ class DealStageChanged(DealEvent):
     amount: Money | None = None
     currency: Annotated[CurrencyCode | None, _or_default("USD")] = "USD"
     source: Label | None = None
-    deal_type: Annotated[
-        Literal["new_business", "upsell", "cross_sell", "renewal"] | None, _or_default("new_business")
-    ] = "new_business"
+    deal_type: Literal["new_business", "upsell", "cross_sell", "renewal"] | None = Field(
+        default=None,
+        description="Absent or null: the deal keeps the type its latest stage event gave, else new_business.",
+    )
     expected_close_date: date | None = None
     lost_reason: Annotated[str, Field(max_length=256)] | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
+from streams.fold.sla import SlaPolicy, policy_from
 from streams.periods import PeriodKind
 
 ENV_PREFIX = "LEADPULSE_"
@@ -91,8 +93,16 @@ class Settings(BaseSettings):
     store: Literal["memory"] = Field(default="memory", description="Table store (memory; rocksdb later).")
     data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
     reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
-    sla_default_seconds: float = Field(default=300, gt=0)
-    sla_by_source: dict[str, float] = Field(default_factory=dict, description="Per-source SLA, JSON.")
+    sla_default_seconds: float | list[float] = Field(
+        default=300, description="First-response SLA: seconds, or ascending escalation steps (JSON list)."
+    )
+    sla_by_source: dict[str, float | list[float]] = Field(
+        default_factory=dict, description="Per-source SLA (seconds or steps), JSON."
+    )
+    sla_business_hours: bool = Field(default=False, description="Count SLA waits in the owner's working hours.")
+    alert_lookback_seconds: float = Field(
+        default=86400, gt=0, description="SLA steps and slips that happened longer ago than this are not alerted."
+    )
     max_future_skew_seconds: float = Field(default=300, ge=0)
     retention: Retention = Retention()
     web_host: str = "127.0.0.1"
@@ -113,20 +123,44 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA timezone {value!r}") from exc
         return value
 
-    @field_validator("sla_by_source")
+    @field_validator("sla_default_seconds")
     @classmethod
-    def _positive_slas(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = [source for source, seconds in value.items() if seconds <= 0]
-        if bad:
-            raise ValueError(f"SLA seconds must be > 0 (sources {', '.join(sorted(bad))})")
+    def _valid_default_steps(cls, value: float | list[float]) -> float | list[float]:
+        _check_steps(value)
         return value
 
+    @field_validator("sla_by_source")
+    @classmethod
+    def _valid_source_steps(cls, value: dict[str, float | list[float]]) -> dict[str, float | list[float]]:
+        for source, steps in value.items():
+            try:
+                _check_steps(steps)
+            except ValueError as exc:
+                raise ValueError(f"source {source!r}: {exc}") from None
+        return value
+
+    def sla_policy(self) -> SlaPolicy:
+        return policy_from(self.sla_default_seconds, self.sla_by_source, self.sla_business_hours)
+
     def sla_seconds(self, source: str | None) -> float:
-        return self.sla_by_source.get(source or "unknown", self.sla_default_seconds)
+        return self.sla_policy().sla_seconds(source)
 
     @property
     def embedded_broker(self) -> bool:
         return not self.broker
+
+
+MAX_SLA_STEPS = 10
+
+
+def _check_steps(value: float | list[float]) -> None:
+    steps = [value] if isinstance(value, int | float) else value
+    if not steps or len(steps) > MAX_SLA_STEPS:
+        raise ValueError(f"give 1 to {MAX_SLA_STEPS} SLA steps")
+    if any(seconds <= 0 for seconds in steps):
+        raise ValueError("SLA seconds must be > 0")
+    if any(later <= earlier for earlier, later in pairwise(steps)):
+        raise ValueError("SLA escalation steps must be strictly ascending")
 
 
 def env_name(location: tuple[int | str, ...]) -> str:

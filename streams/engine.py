@@ -23,9 +23,11 @@ from streams.app import build_app
 from streams.codec import deal_partition, decode_deal
 from streams.config import Settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
+from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
 from streams.periods import Calendar
 from streams.processor import BatchProcessor
+from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.tables import Tables, declare_tables
@@ -35,6 +37,7 @@ from streams.web import register_routes
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 60.0
+TICK_SECONDS = 0.5
 
 
 def leadpulse_version() -> str:
@@ -59,8 +62,10 @@ class Engine:
         self.settings = settings
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
-        self.rollups = Rollups(Calendar(settings.reporting_timezone), settings.retention.by_kind())
         self.directory = RepDirectory(self.tables.rep_profiles)
+        self.ctx = FoldContext(Calendar(settings.reporting_timezone), self.directory, settings.sla_policy())
+        self.rollups = Rollups(self.ctx, settings.retention.by_kind())
+        self.profile_sync = ProfileSync(self.directory, self.rollups, self.tables.deals.data)
         self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
         self.processor = BatchProcessor(
             settings,
@@ -71,6 +76,7 @@ class Engine:
             rollups=self.rollups,
             publish_dead_letter=self._publish_dead_letter,
             clock=clock,
+            before_deal_batch=self.profile_sync,
         )
         register_agents(self.app, settings, self.processor.process_deal_messages, self.processor.process_rep_messages)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -84,6 +90,7 @@ class Engine:
                 ownership=self.ownership,
                 version=leadpulse_version(),
                 clock=clock,
+                before_read=self._sync_profiles_if_idle,
             )
         )
         register_routes(self.app, self.registry, self.is_ready)
@@ -91,6 +98,20 @@ class Engine:
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
+        self.app.timer(TICK_SECONDS)(self._tick)
+
+    def _sync_profiles_if_idle(self) -> None:
+        """Before a scrape: take in profile changes, unless a batch holds the deal records (it
+        took them in when it started, and moving aggregates under it would race its writes)."""
+        if not self.processor.lock.locked():
+            self.profile_sync()
+
+    async def _tick(self) -> None:
+        """Take in profile changes even when no deal event arrives."""
+        if not self.is_ready():
+            return
+        async with self.processor.lock:
+            self.profile_sync()
 
     async def _prune_expired_periods(self) -> None:
         dropped = self.rollups.prune(time.time())
@@ -119,7 +140,12 @@ class Engine:
         self._ready = False
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
+        async with self.processor.lock:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
         started = time.monotonic()
+        self.directory.sync()  # every owned partition is rebuilt below, under the current profiles
         owned = self._active(self.settings.topics.deal_stages)
         for partition in self.rollups.partitions():
             if partition not in owned:

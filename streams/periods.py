@@ -65,6 +65,10 @@ class Calendar:
             (PeriodKind.MONTH, f"{day.year:04d}-{day.month:02d}"),
         )
 
+    def previous(self, period: Period) -> Period:
+        """The period of the same kind just before ``period``."""
+        return self.period_of(period[0], self.start_of(period).timestamp() - 1)
+
     def start_of(self, period: Period) -> datetime:
         """The instant a period starts (aware, in the reporting timezone)."""
         kind, label = period

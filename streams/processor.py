@@ -21,12 +21,21 @@ from typing import Protocol
 
 from schemas.events import DealEvent, InputTopic, RepProfile
 from schemas.outputs import DeadLetterRecord
-from streams.codec import IntakeTally, decode_deal, decode_profile, encode_deal, encode_profile
+from streams.codec import (
+    IntakeTally,
+    decode_deal,
+    decode_profile_history,
+    encode_deal,
+    encode_profile,
+    encode_profile_history,
+    profile_from_json,
+)
 from streams.config import Settings
 from streams.deadletter import InputMessage, dead_letter
 from streams.decode import Rejection, decode
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import DealTopic, fact_from_event
+from streams.fold.profiles import History, merge
 from streams.rollups import Rollups
 
 DEAL_TOPIC_OF = {
@@ -63,13 +72,13 @@ class _Intake:
         self.store = store
         self.tallies: dict[tuple[str, int], IntakeTally] = {}
 
-    def count(self, message: InputMessage, reason: str | None) -> bool:
+    def count(self, message: InputMessage, reason: str | None, event_at: float | None = None) -> bool:
         """Count a message; False when this tally has counted it before (a redelivery)."""
         where = (message.topic, message.partition)
         tally = self.tallies.get(where)
         if tally is None:
             tally = self.tallies[where] = IntakeTally.decode(self.store.get(intake_key(*where)))
-        return tally.count(message.offset, reason)
+        return tally.count(message.offset, reason, event_at)
 
     async def write(self) -> None:
         await self.store.write_many(
@@ -94,6 +103,7 @@ class BatchProcessor:
         rollups: Rollups,
         publish_dead_letter: PublishDeadLetter,
         clock: Callable[[], float] = time.time,
+        before_deal_batch: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.deals = deals
@@ -103,6 +113,10 @@ class BatchProcessor:
         self.rollups = rollups
         self.publish_dead_letter = publish_dead_letter
         self.clock = clock
+        self.before_deal_batch = before_deal_batch
+        # Deal records are read, folded and written under this lock, by batches and by the
+        # output emitter alike, so neither overwrites what the other just wrote.
+        self.lock = asyncio.Lock()
         self.topic_of = {settings.topics.input_name(topic): topic for topic in InputTopic}
 
     def _accept(
@@ -125,11 +139,18 @@ class BatchProcessor:
             if intake.count(message, event.reason):
                 dead_letters.append(self.publish_dead_letter(dead_letter(message, event, now), message.key))
             return None
-        intake.count(message, None)
+        stamp = event.occurred_at if isinstance(event, DealEvent) else event.updated_at  # type: ignore[attr-defined]
+        intake.count(message, None, stamp.timestamp())
         return event
 
     async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
         """Process a batch from the deal-scoped topics (any mix of topics and partitions)."""
+        async with self.lock:
+            if self.before_deal_batch is not None:
+                self.before_deal_batch()
+            await self._process_deal_messages(messages)
+
+    async def _process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
         now = self.clock()
         intake = _Intake(self.intake)
         dead_letters: list[Awaitable[object]] = []
@@ -159,34 +180,34 @@ class BatchProcessor:
         await intake.write()
 
     async def process_rep_messages(self, messages: Sequence[InputMessage]) -> None:
-        """Process a batch from ``crm.reps``: the profile with the latest ``updated_at`` wins."""
+        """Process a batch from ``crm.reps`` into each rep's profile history
+        (:func:`streams.fold.profiles.merge`: any arrival order gives the same history)."""
         now = self.clock()
         intake = _Intake(self.rep_intake)
         dead_letters: list[Awaitable[object]] = []
-        writes: dict[bytes, Write] = {}
+        histories: dict[bytes, tuple[int, History] | None] = {}  # None: deleted
         for message in messages:
             if message.value is None and message.key is not None:
-                # A tombstone on the compacted topic removes the profile (also one earlier in the batch).
-                pending = writes.get(message.key)
-                exists = self.rep_profiles.get(message.key) is not None if pending is None else pending[1] is not None
-                if intake.count(message, None) and exists:
-                    writes[message.key] = (message.key, None, message.partition)
+                # A tombstone on the compacted topic removes the rep and its history.
+                if intake.count(message, None):
+                    histories[message.key] = None
                 continue
             profile = self._accept(message, now, intake, dead_letters)
             if profile is None:
                 continue
             assert isinstance(profile, RepProfile)
-            record = encode_profile(profile)
             key = profile.rep_id.encode()
-            pending = writes.get(key)
-            current = self.rep_profiles.get(key) if pending is None else pending[1]
-            if current is None or (profile.updated_at.timestamp(), record) > _profile_order(current):
-                writes[key] = (key, record, message.partition)
-        await asyncio.gather(self.rep_profiles.write_many(list(writes.values())), *dead_letters)
+            if key not in histories:
+                stored = self.rep_profiles.get(key)
+                histories[key] = None if stored is None else decode_profile_history(stored)
+            current = histories[key]
+            history = () if current is None else current[1]
+            histories[key] = (message.partition, merge(history, profile_from_json(encode_profile(profile))))
+        writes: list[Write] = []
+        for key, entry in histories.items():
+            stored = self.rep_profiles.get(key)
+            record = None if entry is None else encode_profile_history(*entry)
+            if record != stored:
+                writes.append((key, record, 0 if entry is None else entry[0]))
+        await asyncio.gather(self.rep_profiles.write_many(writes), *dead_letters)
         await intake.write()
-
-
-def _profile_order(record: bytes) -> tuple[float, bytes]:
-    """A stored profile's rank: latest ``updated_at`` wins; equal stamps are ordered by content,
-    so any arrival order agrees."""
-    return (decode_profile(record).updated_at.timestamp(), record)

@@ -1,39 +1,49 @@
-"""Rep profiles as the exporter and API read them: teams, resolved when read."""
+"""The rep directory: the profile table's histories, decoded once and changed only by ``sync``.
+
+Contributions resolve teams and working hours against this directory, and the aggregates hold
+what they computed. So the directory changes only in :meth:`RepDirectory.sync`, which reports
+the reps whose history changed (with the history they had) so that their deals' aggregates can
+be moved to the new profiles (:mod:`streams.profile_sync`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-from schemas.events import RepProfile
-from streams.codec import decode_profile
-
-DEFAULT_TEAM = "unassigned"
+from streams.codec import decode_profile_history
+from streams.fold.profiles import History
 
 
 class RepDirectory:
-    """Looks up rep profiles in the (global) profile table, decoding each record once."""
-
     def __init__(self, table: Mapping[bytes, bytes]) -> None:
         self.table = table
-        self._decoded: dict[bytes, tuple[bytes, RepProfile]] = {}
+        self._cache: dict[str, tuple[bytes, int, History]] = {}  # rep -> (record, partition, history)
 
-    def profile(self, rep: str) -> RepProfile | None:
-        key = rep.encode()
-        record = self.table.get(key)
-        if record is None:
-            return None
-        cached = self._decoded.get(key)
-        if cached is None or cached[0] is not record:
-            cached = self._decoded[key] = (record, decode_profile(record))
-        return cached[1]
+    def history(self, rep: str) -> History:
+        cached = self._cache.get(rep)
+        return cached[2] if cached is not None else ()
 
-    def team_of(self, rep: str, team: str | None) -> str:
-        """SPEC §2: an event's team is its ``team`` field, else its rep's profile team, else unassigned."""
-        if team:
-            return team
-        profile = self.profile(rep)
-        return profile.team if profile is not None else DEFAULT_TEAM
+    def partition_of(self, rep: str) -> int | None:
+        """The ``crm.reps`` partition the rep's profiles came from."""
+        cached = self._cache.get(rep)
+        return cached[1] if cached is not None else None
 
-    def reps(self) -> Iterator[str]:
-        for key in list(self.table.keys()):
-            yield key.decode()
+    def reps(self) -> list[str]:
+        return sorted(self._cache)
+
+    def sync(self) -> dict[str, History]:
+        """Take in the table's current records; returns changed reps with their previous history."""
+        changed: dict[str, History] = {}
+        present = set()
+        for key, record in list(self.table.items()):
+            rep = key.decode()
+            present.add(rep)
+            cached = self._cache.get(rep)
+            if cached is not None and cached[0] == record:
+                continue
+            partition, history = decode_profile_history(record)
+            changed[rep] = cached[2] if cached is not None else ()
+            self._cache[rep] = (record, partition, history)
+        for rep in [rep for rep in self._cache if rep not in present]:
+            changed[rep] = self._cache.pop(rep)[2]
+        return changed

@@ -1,9 +1,10 @@
 """Per-partition aggregates: a materialized view of the deal table, never its source of truth.
 
 The deal table (changelog-backed) holds every fact; these sums are derived from it. They are
-kept up to date as deals change (``apply``) and rebuilt from the table whenever a partition is
-assigned (``rebuild``), so a restart, a rebalance or a redelivery cannot make them drift: they
-always equal the sum of :func:`full_contributions` over the partition's deals. Scrapes and
+kept up to date as deals change (``apply``) or as rep profiles change (``reapply``), and
+rebuilt from the table whenever a partition is assigned (``rebuild``), so a restart, a
+rebalance or a redelivery cannot make them drift: they always equal the sum of
+:func:`full_contributions` over the partition's deals under the current profiles. Scrapes and
 queries read these small sums instead of walking every deal.
 """
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 
 from streams.fold.contributions import (
     AwaitingLead,
+    DealContributions,
     Family,
+    FoldContext,
     Key,
     Scope,
     activity_contributions,
@@ -24,38 +27,57 @@ from streams.fold.contributions import (
     full_contributions,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.periods import Calendar, PeriodKind
+from streams.periods import PeriodKind
 
 Labels = tuple[str | None, ...]
+Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]
 
 
 @dataclass
 class PartitionRollup:
-    sums: dict[Scope, dict[tuple[Family, Labels], list[int]]] = field(default_factory=dict)
+    sums: dict[Scope, dict[Family, Cells]] = field(default_factory=dict)
     awaiting: dict[str, AwaitingLead] = field(default_factory=dict)
     deals: int = 0  # deal records in the partition
     record_bytes: int = 0  # their total size
 
     def add(self, key: Key, count: int, total: int) -> None:
         scope, family, labels = key
-        bucket = self.sums.setdefault(scope, {})
-        cell = bucket.get((family, labels))
+        families = self.sums.get(scope)
+        if families is None:
+            families = self.sums[scope] = {}
+        cells = families.get(family)
+        if cells is None:
+            cells = families[family] = {}
+        cell = cells.get(labels)
         if cell is None:
-            bucket[(family, labels)] = [count, total]
+            cells[labels] = [count, total]
             return
         cell[0] += count
         cell[1] += total
         if cell[0] == 0 and cell[1] == 0:
-            del bucket[(family, labels)]
-            if not bucket:
-                del self.sums[scope]
+            del cells[labels]
+            if not cells:
+                del families[family]
+                if not families:
+                    del self.sums[scope]
+
+    def add_all(self, sums: Mapping[Key, tuple[int, int]]) -> None:
+        for key, (count, total) in sums.items():
+            self.add(key, count, total)
+
+    def set_awaiting(self, deal_id: str, lead: AwaitingLead | None) -> None:
+        if lead is None:
+            self.awaiting.pop(deal_id, None)
+        else:
+            self.awaiting[deal_id] = lead
 
 
 class Rollups:
     """The aggregates of every partition this worker holds, by partition."""
 
-    def __init__(self, calendar: Calendar, retention: Mapping[PeriodKind, int] | None = None) -> None:
-        self.calendar = calendar
+    def __init__(self, ctx: FoldContext, retention: Mapping[PeriodKind, int] | None = None) -> None:
+        self.ctx = ctx
+        self.calendar = ctx.calendar
         self.retention = dict(retention or {})
         self._partitions: dict[int, PartitionRollup] = {}
 
@@ -71,11 +93,9 @@ class Rollups:
         for state, size in records:
             rollup.deals += 1
             rollup.record_bytes += size
-            contributions = full_contributions(state, self.calendar)
-            for key, (count, total) in contributions.sums.items():
-                rollup.add(key, count, total)
-            if contributions.awaiting is not None:
-                rollup.awaiting[state.deal_id] = contributions.awaiting
+            contributions = full_contributions(state, self.ctx)
+            rollup.add_all(contributions.sums)
+            rollup.set_awaiting(state.deal_id, contributions.awaiting)
         self._partitions[partition] = rollup
 
     def prune(self, now: float) -> int:
@@ -109,30 +129,45 @@ class Rollups:
         rollup.deals += old_size == 0 and new_size > 0
         rollup.record_bytes += new_size - old_size
         for fact in result.added_activities:
-            for key, (count, total) in activity_contributions(fact, self.calendar):
+            for key, (count, total) in activity_contributions(fact, self.ctx):
                 rollup.add(key, count, total)
-        for key, (count, total) in duplicate_contributions(result.added_duplicates):
-            rollup.add(key, count, total)
-        if result.stages_changed or any(fact.is_touch for fact in result.added_activities):
-            old = deal_contributions(before, self.calendar)
-            new = deal_contributions(result.state, self.calendar)
-            for key, (count, total) in diff(old, new).items():
-                rollup.add(key, count, total)
-            deal_id = result.state.deal_id
-            if new.awaiting is None:
-                rollup.awaiting.pop(deal_id, None)
-            else:
-                rollup.awaiting[deal_id] = new.awaiting
+        rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
+        if result.stages_changed or any(fact.is_touch or fact.is_inbound for fact in result.added_activities):
+            self._replace(rollup, result.state.deal_id, deal_contributions(before, self.ctx), result.state)
 
-    def read(self, scope: Scope, family: Family, partitions: Iterable[int]) -> Iterator[tuple[Labels, int, int]]:
+    def reapply(self, partition: int, state: DealState, before: FoldContext) -> None:
+        """Move a deal's aggregates from what they were under ``before`` (the profiles as they
+        were) to what they are under the current context."""
+        rollup = self._partitions.get(partition)
+        if rollup is not None:
+            self._replace(rollup, state.deal_id, full_contributions(state, before), state, full=True)
+
+    def _replace(
+        self, rollup: PartitionRollup, deal_id: str, old: DealContributions, state: DealState, full: bool = False
+    ) -> None:
+        new = (full_contributions if full else deal_contributions)(state, self.ctx)
+        rollup.add_all(diff(old, new))
+        rollup.set_awaiting(deal_id, new.awaiting)
+
+    def cells(self, scope: Scope, family: Family, partitions: Iterable[int]) -> Iterator[tuple[Labels, int, int]]:
         """``(labels, count, micro_total)`` of one family in one scope, over the given partitions."""
         for partition in partitions:
             rollup = self._partitions.get(partition)
             if rollup is None:
                 continue
-            for (cell_family, labels), (count, total) in rollup.sums.get(scope, {}).items():
-                if cell_family is family:
+            cells = rollup.sums.get(scope, {}).get(family)
+            if cells:
+                for labels, (count, total) in cells.items():
                     yield labels, count, total
+
+    def scopes(self, partitions: Iterable[int]) -> set[Scope]:
+        """Every scope with aggregates in the given partitions (the periods kept)."""
+        found: set[Scope] = set()
+        for partition in partitions:
+            rollup = self._partitions.get(partition)
+            if rollup is not None:
+                found.update(rollup.sums)
+        return found
 
     def table_size(self, partitions: Iterable[int]) -> tuple[int, int]:
         """(deal records, their bytes) over the given partitions."""

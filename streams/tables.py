@@ -14,10 +14,10 @@ import faust
 
 from streams.processor import Write
 
-DEALS = "deals_by_id_v1"
-INTAKE = "intake_by_partition_v1"
-REP_PROFILES = "rep_profiles_v1"
-REP_INTAKE = "rep_intake_by_partition_v1"
+DEALS = "deals_by_id_v2"
+INTAKE = "intake_by_partition_v2"
+REP_PROFILES = "rep_profiles_v2"
+REP_INTAKE = "rep_intake_by_partition_v2"
 
 
 class _PartitionedWrites:
@@ -45,12 +45,13 @@ class _PartitionedWrites:
     async def write_many(self, writes: list[Write]) -> None:
         producer = self.app.producer
         topic = self.changelog_topic.get_topic_name()
-        deliveries = []
-        for key, value, partition in writes:
+        for key, value, _partition in writes:  # all of the batch is visible at once
             if value is None:
                 self.data.pop(key, None)
             else:
                 self.data[key] = value
+        deliveries = []
+        for key, value, partition in writes:
             target = None if self.use_partitioner else partition
             deliveries.append(await producer.send(topic, key, value, target, None, None))
         if deliveries:
@@ -127,7 +128,7 @@ def declare_tables(app: faust.App, deal_partitions: int) -> Tables:
         rep_profiles=register(
             BatchGlobalTable,
             REP_PROFILES,
-            "Latest rep profile per rep_id (crm.reps), on every worker.",
+            "Each rep's recent profiles (crm.reps), newest last, on every worker.",
             **_GLOBAL,
         ),
         rep_intake=register(

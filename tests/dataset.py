@@ -9,11 +9,25 @@ from datetime import UTC, datetime
 
 TOPIC_OF = {"deal_stages": "crm.deal-stages", "calls": "crm.calls", "emails": "crm.emails", "meetings": "crm.meetings"}
 REPS = {
-    "ann": {"team": "emea", "role": "sdr"},
-    "bob": {"team": "emea", "role": "ae"},
-    "cid": {"team": "americas", "role": "sdr"},
-    "dee": {"team": "americas", "role": "ae"},
+    "ann": {
+        "team": "emea",
+        "role": "sdr",
+        "timezone": "Europe/Berlin",
+        "targets": {"calls_per_day": 40, "emails_per_day": 50, "meetings_per_week": 5},
+    },
+    "bob": {"team": "emea", "role": "ae", "timezone": "Europe/London", "monthly_quota": "50000.00", "currency": "EUR"},
+    "cid": {
+        "team": "americas",
+        "role": "sdr",
+        "timezone": "America/New_York",
+        "working_hours": {day: ["07:30", "19:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat")},
+        "targets": {"calls_per_day": 60},
+    },
+    "dee": {"team": "americas", "role": "ae", "monthly_quota": 80000},
 }
+# eve moves from emea to apac half an hour before "now": her earlier numbers stay in emea.
+MOVER = "eve"
+MOVE_AGO_SECONDS = 1800
 SLA_BY_SOURCE = {"referral": 60.0}
 
 
@@ -24,7 +38,7 @@ def iso(at: float) -> str:
 @dataclass
 class Dataset:
     now: float
-    profiles: dict[str, dict] = field(default_factory=dict)
+    profiles: dict[str, list[dict]] = field(default_factory=dict)  # rep -> profile history
     events: dict[str, list[dict]] = field(default_factory=lambda: {topic: [] for topic in TOPIC_OF})
     messages: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     bad: list[tuple[str, bytes | None, bytes, str]] = field(default_factory=list)  # ..., expected reason
@@ -50,7 +64,11 @@ def build(now: float, *, seed: int = 11, random_deals: int = 60, repeat_ratio: f
     rng = random.Random(seed)
     data = Dataset(now=now)
     for rep, fields in REPS.items():
-        data.profiles[rep] = {"rep_id": rep, **fields, "updated_at": iso(now - 86400)}
+        data.profiles[rep] = [{"rep_id": rep, **fields, "updated_at": iso(now - 86400)}]
+    data.profiles[MOVER] = [
+        {"rep_id": MOVER, "team": "emea", "role": "sdr", "updated_at": iso(now - 2 * 86400)},
+        {"rep_id": MOVER, "team": "apac", "role": "sdr", "timezone": "Asia/Singapore", "updated_at": iso(now - 1800)},
+    ]
 
     # Hand-picked SPEC §2 edge cases.
     t = now - 3600
@@ -73,6 +91,29 @@ def build(now: float, *, seed: int = 11, random_deals: int = 60, repeat_ratio: f
     data.add("deal_stages", "fresh", "cid", now - 30, stage="new", source="inbound_demo")  # awaiting, in SLA
     data.add("deal_stages", "stale", "ann", now - 7200, stage="new", source="inbound_content")  # breached
     data.add("deal_stages", "referred", "dee", now - 1500, stage="new", source="referral")  # 60 s SLA: breached
+    # The rest of the catalog: qualification, proposal, deal types, reasons, slips, re-responses.
+    data.add("deal_stages", "upsell", "bob", t - 2000, stage="new", source="partner", deal_type="upsell")
+    data.add("calls", "upsell", "bob", t - 1990, direction="outbound", outcome="connected", wrap_up_seconds=30)
+    data.add("emails", "upsell", "bob", t - 1900, action="received")  # opens a re-response wait...
+    data.add("calls", "upsell", "bob", t - 1880, direction="inbound", outcome="connected")  # ...still open
+    data.add("emails", "upsell", "bob", t - 1700, action="sent", personalized=True)  # closes it: 200 s
+    data.add("deal_stages", "upsell", "bob", t - 1600, stage="qualified", amount=9000)
+    data.add("deal_stages", "upsell", "bob", t - 1500, stage="qualified", amount=9500)  # same stage: no transition
+    data.add("deal_stages", "upsell", "dee", t - 1000, stage="proposal", amount=12000, currency="USD")
+    data.add("meetings", "upsell", "dee", t - 900, action="held")
+    data.add("deal_stages", "upsell", "dee", t - 200, stage="won")  # no deal_type: stays upsell
+    data.add("deal_stages", "late", "dee", t - 1200, stage="proposal", amount=3000, expected_close_date="2020-01-31")
+    data.add("deal_stages", "late", "dee", t - 1100, stage="lost", lost_reason="timing")
+    data.add("deal_stages", "slipping", "bob", t, stage="negotiation", amount=4000, expected_close_date="2020-02-29")
+    data.add("deal_stages", "ontime", "bob", t, stage="negotiation", amount=1, expected_close_date="2999-12-31")
+    data.add("deal_stages", "noreason", "ann", t - 30, stage="new", source="outbound")
+    data.add("deal_stages", "noreason", "ann", t - 20, stage="lost")
+    moved = now - MOVE_AGO_SECONDS
+    data.add("deal_stages", "mover-before", MOVER, moved - 900, stage="new", source="event")
+    data.add("calls", "mover-before", MOVER, moved - 600, direction="outbound", outcome="busy")  # emea
+    data.add("deal_stages", "mover-after", MOVER, moved + 60, stage="new", source="event")
+    data.add("emails", "mover-after", MOVER, moved + 120, action="sent")  # apac
+    data.add("deal_stages", "mover-open", MOVER, moved - 300, stage="new", source="inbound_demo")  # awaiting: apac now
     data.add("calls", "referred", "dee", now - 1400, direction="inbound", outcome="connected")  # not a touch
 
     # Random deals, created 20 min to 3 h ago (far from any SLA edge at scrape time).
@@ -119,8 +160,9 @@ def build(now: float, *, seed: int = 11, random_deals: int = 60, repeat_ratio: f
                 )
 
     # Everything as messages: profiles, events, some events again, then shuffled across topics.
-    for rep, profile in data.profiles.items():
-        data.messages.append(("crm.reps", rep.encode(), json.dumps(profile).encode()))
+    for rep, history in data.profiles.items():
+        for profile in reversed(history):  # newest first: an older profile arriving late still applies
+            data.messages.append(("crm.reps", rep.encode(), json.dumps(profile).encode()))
     originals = [(topic, event) for topic, items in data.events.items() for event in items]
     repeats = rng.sample(originals, int(len(originals) * repeat_ratio))
     ordered = originals + repeats
@@ -185,5 +227,5 @@ def build(now: float, *, seed: int = 11, random_deals: int = 60, repeat_ratio: f
         ),
     ]
     for topic, key, value, _ in data.bad:
-        data.messages.insert(rng.randrange(len(REPS), len(data.messages) + 1), (topic, key, value))
+        data.messages.insert(rng.randrange(len(data.profiles), len(data.messages) + 1), (topic, key, value))
     return data

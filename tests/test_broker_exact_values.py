@@ -13,7 +13,7 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 from tests.dataset import SLA_BY_SOURCE, build
-from tests.harness import SPEC_SAMPLES, WorkerProcess, consume, produce, select, total, wait_until
+from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, consume, produce, select, total, wait_until
 from tests.reference import expected_metrics
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp
     expected = expected_metrics(
         profiles=data.profiles, events=data.events, now=scraped_at, sla_default=300.0, sla_by_source=SLA_BY_SOURCE
     )
-    for name in SPEC_SAMPLES:
+    for name in [*SPEC_SAMPLES, *CATALOG_SAMPLES]:
         if name.endswith("_bucket"):  # the engine exports every bucket, zeros included
             for labels in select(samples, name):
                 expected.setdefault((name, labels), 0.0)
@@ -70,13 +70,24 @@ def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp
         (("reason", reason), ("topic", topic)): count for (topic, reason), count in rejected.items()
     }
     # Spot checks of hand-computed edge cases, independent of the reference model.
-    buckets = select(samples, "leadpulse_first_response_seconds_bucket")
-    le60 = frozenset({"rep": "cid", "team": "americas", "source": "outbound", "period": "day", "le": "60"}.items())
-    assert buckets[le60] == 1
-    handoff = frozenset({"rep": "bob", "team": "emea", "source": "event", "period": "day"}.items())
-    assert select(samples, "leadpulse_first_response_seconds_sum")[handoff] == pytest.approx(1000.0)
+    # Source "event": the handoff (1000 s, bob, emea), eve before her move (300 s, emea) and after it
+    # (60 s, apac). All within the last two hours, so within the month unless the month just began.
+    if time.gmtime(data.now - 2 * 3600).tm_mon == time.gmtime(scraped_at).tm_mon:
+        by_source = select(samples, "leadpulse_first_response_by_source_seconds_sum")
+        event = {"source": "event", "period": "month"}
+        assert by_source[frozenset({"team": "emea", **event}.items())] == pytest.approx(1300.0)
+        assert by_source[frozenset({"team": "apac", **event}.items())] == pytest.approx(60.0)
     ghost = frozenset({"rep": "ghost", "team": "unassigned"}.items())
     assert select(samples, "leadpulse_leads_awaiting_response")[ghost] == 1
+    # A rep who moved team half an hour ago: the call before in the old team, the email after in the new.
+    mover_call = {"rep": "eve", "team": "emea", "direction": "outbound", "outcome": "busy"}
+    assert select(samples, "leadpulse_calls_total")[frozenset(mover_call.items())] == 1
+    mover_email = {"rep": "eve", "team": "apac", "action": "sent"}
+    assert select(samples, "leadpulse_emails_total")[frozenset(mover_email.items())] == 1
+    assert select(samples, "leadpulse_leads_awaiting_response")[frozenset({"rep": "eve", "team": "apac"}.items())] == 1
+    # The upsell, won by dee after a proposal: it keeps the deal type its first stage event gave.
+    won_upsell = {"team": "americas", "deal_type": "upsell", "period": "day", "currency": "USD"}
+    assert select(samples, "leadpulse_won_amount_by_deal_type")[frozenset(won_upsell.items())] == 12000
 
 
 def test_bad_input_is_dead_lettered_with_its_bytes_and_reason(broker: EmbeddedBroker, tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import pytest
 from streams.broker import EmbeddedBroker
 from streams.config import load_settings
 from streams.simulate import CrmSimulation
-from tests.harness import SPEC_SAMPLES, WorkerProcess, produce, select, total, wait_until
+from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, produce, select, settled_pair, total, wait_until
 
 pytestmark = pytest.mark.integration
 
-COMPARED = [*SPEC_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
+COMPARED = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
 def simulated_messages(seconds: float) -> list[tuple[str, bytes | None, bytes]]:
@@ -57,7 +57,8 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
                 120,
                 f"{worker.app_id} to process all {len(messages)} messages",
             )
-        expected, actual = steady.scrape(), crashy.scrape()
+        # Live gauges move with the clock: compare scrapes that reflect the same moment.
+        expected, actual = settled_pair(steady, crashy, COMPARED)
     finally:
         steady.stop()
         crashy.stop()

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from streams.broker import EmbeddedBroker
 from streams.config import ConfigError, load_settings
 from streams.engine import changelog_topics
+from streams.tables import DEALS, REP_PROFILES
 from streams.topics import ensure_topics
 from tests.dataset import build
 from tests.harness import WorkerProcess, produce, select, total, wait_until
@@ -42,9 +43,9 @@ def test_existing_topics_with_other_partition_counts(broker: EmbeddedBroker, tmp
         samples = worker.scrape()
     finally:
         worker.stop()
-    assert total(samples, "leadpulse_table_keys") == len(
-        {e["deal_id"] for items in data.events.values() for e in items}
-    )
+    keys = select(samples, "leadpulse_table_keys")
+    assert keys[frozenset({("table", DEALS)})] == len({e["deal_id"] for items in data.events.values() for e in items})
+    assert keys[frozenset({("table", REP_PROFILES)})] == len(data.profiles)
     rep_messages = sum(1 for topic, *_ in data.messages if topic == "crm.reps")
     assert select(samples, "leadpulse_events_processed_total")[frozenset({("topic", "crm.reps")})] == rep_messages
 

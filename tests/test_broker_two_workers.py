@@ -12,7 +12,7 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 from tests.dataset import SLA_BY_SOURCE, build
-from tests.harness import SPEC_SAMPLES, WorkerProcess, produce, select, total, wait_until
+from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, produce, select, total, wait_until
 from tests.reference import expected_metrics
 from tests.test_broker_exact_values import assert_family
 
@@ -30,7 +30,7 @@ def scrape_pair(workers: list[WorkerProcess]) -> tuple[dict, float, list[dict]]:
     combined: dict = defaultdict(float)
     for samples in slices:
         for (name, labels), value in samples.items():
-            if name == "leadpulse_lead_oldest_awaiting_seconds":
+            if name in ("leadpulse_lead_oldest_awaiting_seconds", "leadpulse_last_event_timestamp_seconds"):
                 combined[(name, labels)] = max(combined[(name, labels)], value)
             else:
                 combined[(name, labels)] += value
@@ -38,7 +38,7 @@ def scrape_pair(workers: list[WorkerProcess]) -> tuple[dict, float, list[dict]]:
 
 
 def check(actual: dict, expected: dict) -> None:
-    for name in SPEC_SAMPLES:
+    for name in [*SPEC_SAMPLES, *CATALOG_SAMPLES]:
         if name.endswith("_bucket"):  # the engine exports every bucket, zeros included
             for labels in select(actual, name):
                 expected.setdefault((name, labels), 0.0)

@@ -108,7 +108,8 @@ def test_null_optional_fields_take_their_defaults_and_unknown_fields_are_ignored
     }
     event = run(InputTopic.DEAL_STAGES, stage)
     assert isinstance(event, DealStageChanged)
-    assert (event.currency, event.deal_type, event.team) == ("USD", "new_business", None)
+    # deal_type stays unset: the deal keeps the type an earlier stage event gave (else new_business)
+    assert (event.currency, event.deal_type, event.team) == ("USD", None, None)
     assert rejected(InputTopic.DEAL_STAGES, {**stage, "currency": "usd"}) is Reason.INVALID_VALUE
 
 
@@ -189,9 +190,14 @@ def test_a_timezone_that_is_not_a_zone_is_rejected_not_raised(zone: str) -> None
 
 @pytest.mark.parametrize("quota", [1e11, "0.0000001", 0.5, "1000000000000"])
 def test_stored_profiles_read_back(quota: object) -> None:
-    from streams.codec import decode_profile, encode_profile
+    from decimal import Decimal
+
+    from streams.codec import decode_profile_history, encode_profile, encode_profile_history, profile_from_json
 
     profile = {"rep_id": "r", "team": "t", "role": "ae", "updated_at": "2023-11-14T10:00:00Z", "monthly_quota": quota}
     event = run(InputTopic.REPS, profile, key=b"r")
     assert isinstance(event, RepProfile)
-    assert decode_profile(encode_profile(event)) == event
+    stored = profile_from_json(encode_profile(event))
+    assert decode_profile_history(encode_profile_history(3, (stored,))) == (3, (stored,))
+    assert stored.monthly_quota_micro == round(Decimal(str(quota)) * 1_000_000)
+    assert RepProfile.model_validate_json(stored.record) == event

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.exporter.catalog import CATALOG
+from streams.metrics.catalog import CATALOG
 from tests.test_processor_and_collector import NOW, Harness, call, stage
 
 ROOT = Path(__file__).resolve().parent.parent

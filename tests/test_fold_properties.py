@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fold.contributions import full_contributions
+from streams.fold.contributions import FoldContext, full_contributions
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import ActivityFact, DealTopic, StageFact
 from streams.periods import Calendar
 from streams.rollups import PartitionRollup, Rollups
 
-CALENDAR = Calendar("Europe/Berlin")
+CALENDAR = FoldContext(Calendar("Europe/Berlin"))
 BASE = 1_700_000_000.0
 REPS = ("ann", "bob", "cid")
 STAGES = ("new", "contacted", "qualified", "proposal", "won", "lost", "custom_stage")
@@ -169,5 +169,6 @@ def test_incremental_aggregates_equal_a_rebuild_from_the_final_state(history: li
 def test_counts_never_go_negative(history: list, data: st.DataObject) -> None:
     rollups = Rollups(CALENDAR)
     for _ in replay(data, history, rollups):
-        for bucket in rollups.partition(0).sums.values():
-            assert all(count > 0 for count, _ in bucket.values())
+        for families in rollups.partition(0).sums.values():
+            for cells in families.values():
+                assert all(count > 0 for count, _ in cells.values())

@@ -7,13 +7,21 @@ from datetime import datetime
 import pytest
 
 from streams.fold import deals
-from streams.fold.contributions import LIFETIME, LIVE, AwaitingLead, Family, bucket_index, deal_contributions
+from streams.fold.contributions import (
+    LIFETIME,
+    LIVE,
+    AwaitingLead,
+    Family,
+    FoldContext,
+    bucket_index,
+    deal_contributions,
+)
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import MICRO, ActivityFact, DealTopic, StageFact
 from streams.periods import Calendar, PeriodKind
 from streams.rollups import Rollups
 
-UTC_CALENDAR = Calendar("UTC")
+UTC_CALENDAR = FoldContext(Calendar("UTC"))
 T0 = datetime.fromisoformat("2024-03-05T10:00:00+00:00").timestamp()
 
 
@@ -54,7 +62,7 @@ def build(*facts: StageFact | ActivityFact) -> DealState:
     return fold(DealState("d1"), deliveries).state
 
 
-def first_response_cells(state: DealState, calendar: Calendar = UTC_CALENDAR) -> dict:
+def first_response_cells(state: DealState, calendar: FoldContext = UTC_CALENDAR) -> dict:
     sums = deal_contributions(state, calendar).sums
     return {key: value for key, value in sums.items() if key[1] is Family.FIRST_RESPONSE}
 
@@ -64,14 +72,14 @@ def test_touch_before_created_at_is_prospecting_not_a_response() -> None:
     touch = deals.first_response(state)
     assert touch is not None and touch.at == T0 + 300
     cells = first_response_cells(state)
-    day = ((PeriodKind.DAY, "2024-03-05"), Family.FIRST_RESPONSE, ("ann", None, None, str(bucket_index(300))))
+    day = ((PeriodKind.DAY, "2024-03-05"), Family.FIRST_RESPONSE, ("ann", "unassigned", None, str(bucket_index(300))))
     assert cells[day] == (1, 300 * MICRO)
 
 
 def test_inbound_and_received_activity_is_not_a_touch() -> None:
     state = build(stage(T0, "new"), call(T0 + 10, direction="inbound"), email(T0 + 20, action="received"))
     assert deals.first_response(state) is None
-    assert deal_contributions(state, UTC_CALENDAR).awaiting == AwaitingLead("ann", None, T0, None)
+    assert deal_contributions(state, UTC_CALENDAR).awaiting == AwaitingLead("ann", None, T0, None, T0 + 300)
 
 
 def test_owner_change_before_first_touch_attributes_the_response_to_the_new_owner() -> None:
@@ -81,7 +89,7 @@ def test_owner_change_before_first_touch_attributes_the_response_to_the_new_owne
     assert reps == {"bob"}
     assert all(value == (1, 400 * MICRO) for value in cells.values())
     # ...while the deal's creation stays with the owner at creation.
-    created = deal_contributions(state, UTC_CALENDAR).sums[(LIFETIME, Family.CREATED, ("ann", None, None))]
+    created = deal_contributions(state, UTC_CALENDAR).sums[(LIFETIME, Family.CREATED, ("ann", "unassigned", None))]
     assert created == (1, 0)
 
 
@@ -100,7 +108,10 @@ def test_lost_deal_is_no_longer_awaiting_and_counts_as_lost_when_it_closed() -> 
     state = build(stage(T0, "new"), stage(T0 + 86400, "lost", rep="bob"))
     contributions = deal_contributions(state, UTC_CALENDAR)
     assert contributions.awaiting is None
-    assert contributions.sums[((PeriodKind.DAY, "2024-03-06"), Family.LOST, ("bob", None))] == (1, 0)
+    assert contributions.sums[((PeriodKind.DAY, "2024-03-06"), Family.LOST, ("bob", "unassigned", None, "false"))] == (
+        1,
+        0,
+    )
     assert not any(key[1] is Family.PIPELINE for key in contributions.sums)
 
 
@@ -114,7 +125,8 @@ def test_won_deal_counts_its_latest_amount_in_the_period_it_closed() -> None:
     closing = deals.closing_stage(state)
     assert closing is not None and closing.at == T0 + 100
     sums = deal_contributions(state, UTC_CALENDAR).sums
-    assert sums[((PeriodKind.MONTH, "2024-03"), Family.WON, ("ann", None, "EUR"))] == (1, 7 * MICRO)
+    won_labels = ("ann", "unassigned", "EUR", "new_business", "true")  # it reached proposal before closing
+    assert sums[((PeriodKind.MONTH, "2024-03"), Family.WON, won_labels)] == (1, 7 * MICRO)
 
 
 def test_current_stage_ties_go_to_the_greatest_event_id() -> None:
@@ -136,7 +148,7 @@ def test_source_is_the_earliest_stage_event_that_carries_one() -> None:
 
 
 def test_periods_follow_the_reporting_timezone() -> None:
-    new_york = Calendar("America/New_York")
+    new_york = FoldContext(Calendar("America/New_York"))
     created = datetime.fromisoformat("2024-03-11T03:00:00+00:00").timestamp()  # 23:00 EDT on 10 March
     state = build(stage(created, "new"), call(created + 59 * 60 + 59))  # 23:59:59 EDT, still 10 March
     cells = first_response_cells(state, new_york)
@@ -159,8 +171,8 @@ def test_a_late_touch_moves_the_first_response_out_of_its_old_period() -> None:
     rollups.apply(0, before, late)
     day = (PeriodKind.DAY, "2024-03-05")
     later_day = (PeriodKind.DAY, "2024-03-07")
-    assert list(rollups.read(day, Family.FIRST_RESPONSE, [0])) == [(("ann", None, None, "0"), 1, 30 * MICRO)]
-    assert list(rollups.read(later_day, Family.FIRST_RESPONSE, [0])) == []
+    assert list(rollups.cells(day, Family.FIRST_RESPONSE, [0])) == [(("ann", "unassigned", None, "0"), 1, 30 * MICRO)]
+    assert list(rollups.cells(later_day, Family.FIRST_RESPONSE, [0])) == []
 
 
 def test_a_repeated_event_id_is_a_duplicate_and_a_redelivery_is_nothing() -> None:

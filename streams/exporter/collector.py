@@ -2,16 +2,18 @@
 
 Nothing is pushed into Prometheus objects per event. On each scrape the collector asks which
 partitions this worker actively owns (never standbys) and builds the catalog's families from
-their aggregates, so a partition's series move with it when partitions move between workers.
-Across workers, series are disjoint slices: boards and alerts ``sum by`` (or ``max by``).
-Until the tables have recovered, only the health families are exported.
+their aggregates (:mod:`streams.metrics.figures`, the same code the API uses), so a
+partition's series move with it when partitions move between workers. Across workers, series
+are disjoint slices: boards and alerts ``sum by`` (or ``max by``). Figures from rep profiles
+(quota, targets, a zero series per rep) come from the worker that owns the rep's ``crm.reps``
+partition. Until the tables have recovered, only the health families are exported.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -19,16 +21,23 @@ from prometheus_client.registry import Collector
 
 from streams.codec import IntakeTally
 from streams.config import Settings
-from streams.exporter import catalog
-from streams.exporter.catalog import MetricSpec
-from streams.exporter.labels import SourceLabels, stage_label
-from streams.fold.contributions import LIFETIME, LIVE, Family
 from streams.fold.facts import MICRO, DealTopic
-from streams.periods import Calendar, PeriodKind
+from streams.fold.profiles import team_at
+from streams.metrics import catalog
+from streams.metrics.catalog import Kind, MetricSpec
+from streams.metrics.figures import (
+    FigureReader,
+    activity_targets,
+    cumulative_buckets,
+    current_profile,
+    scalar,
+)
+from streams.metrics.labels import SourceLabels
 from streams.processor import intake_key
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.tables import DEALS as DEALS_TABLE
+from streams.tables import REP_PROFILES as REP_PROFILES_TABLE
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,9 @@ class Ownership:
 
 
 def _family(spec: MetricSpec) -> Metric:
-    if spec.kind is catalog.Kind.COUNTER:
+    if spec.kind is Kind.COUNTER:
         return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
-    if spec.kind is catalog.Kind.HISTOGRAM:
+    if spec.kind is Kind.HISTOGRAM:
         return HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
 
@@ -60,6 +69,7 @@ class LeadPulseCollector(Collector):
         ownership: Callable[[], Ownership],
         version: str,
         clock: Callable[[], float] = time.time,
+        before_read: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.rollups = rollups
@@ -69,9 +79,12 @@ class LeadPulseCollector(Collector):
         self.ownership = ownership
         self.version = version
         self.clock = clock
-        self.calendar: Calendar = rollups.calendar
-        self.source_label = SourceLabels(settings.sla_by_source)
-        self.topic_names = {topic: str(getattr(settings.topics, topic.name.lower())) for topic in DealTopic}
+        self.before_read = before_read
+        self.source_labels = SourceLabels(settings.sla_by_source)
+        # DealTopic name ("calls") -> the configured Kafka topic name
+        self.topic_names = {
+            topic.name.lower(): str(getattr(settings.topics, topic.name.lower())) for topic in DealTopic
+        }
 
     def describe(self) -> list[Metric]:
         """Declared up front so registering never reads tables that may still be recovering."""
@@ -84,107 +97,77 @@ class LeadPulseCollector(Collector):
         owned = self.ownership()
         if not owned.ready:
             return
-        partitions = sorted(owned.deal_partitions)
-        yield from self._intake(owned)
-        yield from self._table_sizes(partitions)
-        yield from self._activities(partitions)
-        yield from self._created(partitions)
-        yield from self._awaiting(partitions)
-        yield from self._first_responses(partitions)
-        yield from self._pipeline(partitions)
-        yield from self._closed(partitions)
+        if self.before_read is not None:
+            self.before_read()
+        now = self.clock()
+        reader = FigureReader(
+            self.rollups, self.directory, owned.deal_partitions, now, self.source_labels, self.topic_names
+        )
+        yield from self._intake(owned, now)
+        yield from self._table_sizes(owned)
+        for spec in catalog.CATALOG:
+            if spec.sources:
+                yield self._cells(spec, reader)
+        yield from self._awaiting(reader, owned)
+        yield from self._profiles(owned, now)
 
-    # --- helpers -------------------------------------------------------------------------
+    def _cells(self, spec: MetricSpec, reader: FigureReader) -> Metric:
+        family = _family(spec)
+        for period, rows in reader.rows(spec):
+            for labels, acc in sorted(rows.items()):
+                values = list(labels)
+                if period is not None:
+                    values.insert(spec.labels.index("period"), period)
+                if spec.kind is Kind.HISTOGRAM:
+                    buckets, total = cumulative_buckets(spec, acc)
+                    family.add_metric(values, buckets, sum_value=total)
+                else:
+                    family.add_metric(values, scalar(spec, acc))
+        return family
 
-    def _team(self, rep: str | None, team: str | None) -> str:
-        return self.directory.team_of(rep or "", team)
+    def _owned_reps(self, owned: Ownership) -> list[str]:
+        return [rep for rep in self.directory.reps() if self.directory.partition_of(rep) in owned.rep_partitions]
 
-    def _sum(
-        self, scope: tuple[str, str], family: Family, partitions: Iterable[int], labels: Callable[..., tuple[str, ...]]
-    ) -> dict[tuple[str, ...], list[int]]:
-        """Counts and totals of a family, regrouped by exported label values."""
-        merged: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
-        for raw, count, total in self.rollups.read(scope, family, partitions):
-            cell = merged[labels(*raw)]
-            cell[0] += count
-            cell[1] += total
-        return merged
-
-    def _current_periods(self) -> list[tuple[PeriodKind, str]]:
-        return list(self.calendar.periods_of(self.clock()))
-
-    # --- families ------------------------------------------------------------------------
-
-    def _intake(self, owned: Ownership) -> Iterator[Metric]:
+    def _intake(self, owned: Ownership, now: float) -> Iterator[Metric]:
         rejected = _family(catalog.EVENTS_REJECTED)
         processed = _family(catalog.EVENTS_PROCESSED)
+        lag, last = _family(catalog.EVENT_TIME_LAG), _family(catalog.LAST_EVENT_TIMESTAMP)
         sources = [(self.intake, name, owned.deal_partitions) for name in self.topic_names.values()]
         sources.append((self.rep_intake, self.settings.topics.reps, owned.rep_partitions))
         processed_by_topic: dict[str, int] = defaultdict(int)
         rejected_by_reason: dict[tuple[str, str], int] = defaultdict(int)
+        latest: dict[str, float] = {}
         for store, topic, topic_partitions in sources:
             for partition in topic_partitions:
                 tally = IntakeTally.decode(store.get(intake_key(topic, partition)))
                 processed_by_topic[topic] += tally.messages
                 for reason, count in tally.rejected.items():
                     rejected_by_reason[(topic, reason)] += count
+                if tally.latest_event_at is not None and topic != self.settings.topics.reps:  # profiles: no lag
+                    latest[topic] = max(latest.get(topic, tally.latest_event_at), tally.latest_event_at)
         for topic, count in sorted(processed_by_topic.items()):
             processed.add_metric([topic], count)
         for (topic, reason), count in sorted(rejected_by_reason.items()):
             rejected.add_metric([topic, reason], count)
-        duplicates = _family(catalog.EVENTS_DUPLICATE)
-        by_topic = self._sum(LIFETIME, Family.DUPLICATES, owned.deal_partitions, lambda topic: (topic,))
-        for (topic,), (count, _) in sorted(by_topic.items()):
-            duplicates.add_metric([self.topic_names[DealTopic[topic.upper()]]], count)
-        yield from (processed, rejected, duplicates)
+        for topic, at in sorted(latest.items()):
+            last.add_metric([topic], at)
+            lag.add_metric([topic], max(0.0, now - at))
+        yield from (processed, rejected, lag, last)
 
-    def _table_sizes(self, partitions: list[int]) -> Iterator[Metric]:
+    def _table_sizes(self, owned: Ownership) -> Iterator[Metric]:
         keys, size = _family(catalog.TABLE_KEYS), _family(catalog.TABLE_BYTES)
-        deals, record_bytes = self.rollups.table_size(partitions)
+        deals, record_bytes = self.rollups.table_size(owned.deal_partitions)
         keys.add_metric([DEALS_TABLE], deals)
         size.add_metric([DEALS_TABLE], record_bytes)
+        profiles = [self.directory.history(rep) for rep in self.directory.reps()]
+        keys.add_metric([REP_PROFILES_TABLE], len(profiles))
+        size.add_metric([REP_PROFILES_TABLE], sum(len(p.record) for history in profiles for p in history))
         yield from (keys, size)
 
-    def _activities(self, partitions: list[int]) -> Iterator[Metric]:
-        calls = _family(catalog.CALLS)
-        for labels, (count, _) in sorted(
-            self._sum(LIFETIME, Family.CALLS, partitions, lambda r, t, d, o: (r, self._team(r, t), d, o)).items()
-        ):
-            calls.add_metric(list(labels), count)
-        emails = _family(catalog.EMAILS)
-        for labels, (count, _) in sorted(
-            self._sum(LIFETIME, Family.EMAILS, partitions, lambda r, t, a, _p: (r, self._team(r, t), a)).items()
-        ):
-            emails.add_metric(list(labels), count)
-        meetings = _family(catalog.MEETINGS)
-        for labels, (count, _) in sorted(
-            self._sum(LIFETIME, Family.MEETINGS, partitions, lambda r, t, a: (r, self._team(r, t), a)).items()
-        ):
-            meetings.add_metric(list(labels), count)
-        yield from (calls, emails, meetings)
-
-    def _created(self, partitions: list[int]) -> Iterator[Metric]:
-        created = _family(catalog.DEALS_CREATED)
-        merged = self._sum(
-            LIFETIME, Family.CREATED, partitions, lambda r, t, s: (r, self._team(r, t), self.source_label(s))
-        )
-        for labels, (count, _) in sorted(merged.items()):
-            created.add_metric(list(labels), count)
-        yield created
-
-    def _awaiting(self, partitions: list[int]) -> Iterator[Metric]:
-        now = self.clock()
-        # (rep, team) -> [count, oldest age, breached]; every profiled rep gets a zero series.
-        waiting: dict[tuple[str, str], list[float]] = {
-            (rep, self._team(rep, None)): [0, 0.0, 0] for rep in self.directory.reps()
-        }
-        for _deal, lead in self.rollups.awaiting(partitions):
-            cell = waiting.setdefault((lead.rep, self._team(lead.rep, lead.team)), [0, 0.0, 0])
-            age = max(0.0, now - lead.created_at)
-            cell[0] += 1
-            cell[1] = max(cell[1], age)
-            if age > self.settings.sla_seconds(lead.source):
-                cell[2] += 1
+    def _awaiting(self, reader: FigureReader, owned: Ownership) -> Iterator[Metric]:
+        waiting = reader.awaiting()
+        for rep in self._owned_reps(owned):  # every rep gets a series, zero when nobody waits
+            waiting.setdefault((rep, team_at(self.directory, rep, None, reader.now)), [0, 0.0, 0])
         awaiting, oldest, breached = (
             _family(catalog.LEADS_AWAITING),
             _family(catalog.OLDEST_AWAITING),
@@ -196,55 +179,14 @@ class LeadPulseCollector(Collector):
             breached.add_metric([rep, team], over)
         yield from (awaiting, oldest, breached)
 
-    def _first_responses(self, partitions: list[int]) -> Iterator[Metric]:
-        histogram = _family(catalog.FIRST_RESPONSE)
-        bounds = catalog.HISTOGRAM_BUCKETS
-        for period in self._current_periods():
-            per_series: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * (len(bounds) + 2))
-            for (rep, team, source, bucket), count, total in self.rollups.read(
-                period, Family.FIRST_RESPONSE, partitions
-            ):
-                cell = per_series[(rep, self._team(rep, team), self.source_label(source), period[0].value)]
-                cell[int(bucket)] += count
-                cell[-1] += total
-            for labels, cell in sorted(per_series.items()):
-                cumulative, buckets = 0, []
-                for bound, count in zip([*map(str, bounds), "+Inf"], cell[:-1], strict=True):
-                    cumulative += count
-                    buckets.append((bound, cumulative))
-                histogram.add_metric(list(labels), buckets, sum_value=cell[-1] / MICRO)
-        yield histogram
-
-    def _pipeline(self, partitions: list[int]) -> Iterator[Metric]:
-        deals, amounts = _family(catalog.PIPELINE_DEALS), _family(catalog.PIPELINE_AMOUNT)
-        by_stage: dict[tuple[str, ...], int] = defaultdict(int)
-        for (rep, team, stage, currency), (count, total) in self._sum(
-            LIVE, Family.PIPELINE, partitions, lambda r, t, s, c: (r, self._team(r, t), stage_label(s), c)
-        ).items():
-            by_stage[(rep, team, stage)] += count
-            amounts.add_metric([rep, team, stage, currency], total / MICRO)
-        for labels, count in sorted(by_stage.items()):
-            deals.add_metric(list(labels), count)
-        yield from (deals, amounts)
-
-    def _closed(self, partitions: list[int]) -> Iterator[Metric]:
-        won, won_amount, lost = (
-            _family(catalog.DEALS_WON),
-            _family(catalog.WON_AMOUNT),
-            _family(catalog.DEALS_LOST),
-        )
-        for period in self._current_periods():
-            kind = period[0].value
-            won_by_rep: dict[tuple[str, str], int] = defaultdict(int)
-            for (rep, team, currency), (count, total) in self._sum(
-                period, Family.WON, partitions, lambda r, t, c: (r, self._team(r, t), c)
-            ).items():
-                won_by_rep[(rep, team)] += count
-                won_amount.add_metric([rep, team, kind, currency], total / MICRO)
-            for (rep, team), count in sorted(won_by_rep.items()):
-                won.add_metric([rep, team, kind], count)
-            for (rep, team), (count, _) in sorted(
-                self._sum(period, Family.LOST, partitions, lambda r, t: (r, self._team(r, t))).items()
-            ):
-                lost.add_metric([rep, team, kind], count)
-        yield from (won, won_amount, lost)
+    def _profiles(self, owned: Ownership, now: float) -> Iterator[Metric]:
+        quota, targets = _family(catalog.MONTHLY_QUOTA), _family(catalog.ACTIVITY_TARGET)
+        for rep in self._owned_reps(owned):
+            profile = current_profile(self.directory, rep, now)
+            if profile is None:
+                continue
+            if profile.monthly_quota_micro is not None:
+                quota.add_metric([rep, profile.team, profile.currency], profile.monthly_quota_micro / MICRO)
+            for activity, period, target in activity_targets(profile):
+                targets.add_metric([rep, profile.team, activity, period], target)
+        yield from (quota, targets)

@@ -18,7 +18,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from schemas.events import TERMINAL_STAGES
+from schemas.events import DEFAULT_DEAL_TYPE, TERMINAL_STAGES
 from streams.fold.facts import ActivityFact, DealTopic, Fact, StageFact
 
 _NO_DUPLICATES = (0,) * len(DealTopic)
@@ -32,6 +32,10 @@ class DealState:
     activities: tuple[ActivityFact, ...] = ()
     offsets: tuple[Watermark, ...] = ()  # sorted; usually one partition per topic
     duplicates: tuple[int, ...] = _NO_DUPLICATES  # repeated event ids seen, per DealTopic
+    # What was published about the deal (streams/fold/outputs.py): alert keys already sent, and
+    # the revision and fingerprint of the last lead-response record. Not facts: the fold keeps them.
+    alerts: tuple[str, ...] = ()
+    response: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +182,50 @@ def closing_stage(state: DealState) -> StageFact | None:
     while index > 0 and state.stages[index - 1].stage == final:
         index -= 1
     return state.stages[index]
+
+
+def deal_type(state: DealState) -> str:
+    """Latest ``deal_type`` given, else ``new_business``."""
+    return next((fact.deal_type for fact in reversed(state.stages) if fact.deal_type), DEFAULT_DEAL_TYPE)
+
+
+def stage_runs(state: DealState) -> list[StageFact]:
+    """The first event of each run of consecutive stage events with the same stage: the moments
+    the deal entered a stage (a repeated stage event, e.g. with a new amount, is no new stage)."""
+    runs: list[StageFact] = []
+    for fact in state.stages:
+        if not runs or runs[-1].stage != fact.stage:
+            runs.append(fact)
+    return runs
+
+
+def first_stage_event(state: DealState, stage: str) -> StageFact | None:
+    return next((fact for fact in state.stages if fact.stage == stage), None)
+
+
+def reached_before(state: DealState, stage: str, at: float) -> bool:
+    """Whether the deal had a ``stage`` event at or before ``at``."""
+    return any(fact.stage == stage and fact.at <= at for fact in state.stages)
+
+
+def re_responses(state: DealState) -> list[tuple[float, ActivityFact]]:
+    """SPEC §2 re-response waits, as (wait start, closing touch).
+
+    After the first response, an inbound activity (email received, inbound call) opens a wait,
+    the next touch closes it, and the earliest unanswered inbound starts the clock. Inbound
+    activity before the first response is part of the first-response wait.
+    """
+    touch = first_response(state)
+    if touch is None:
+        return []
+    waits: list[tuple[float, ActivityFact]] = []
+    opened: float | None = None
+    index = bisect.bisect_right(state.activities, touch.order, key=lambda fact: fact.order)
+    for fact in state.activities[index:]:
+        if fact.is_inbound:
+            if opened is None:
+                opened = fact.at
+        elif fact.is_touch and opened is not None:
+            waits.append((opened, fact))
+            opened = None
+    return waits

@@ -39,8 +39,9 @@ class StageFact:
     amount_micro: int | None
     currency: str
     source: str | None
-    deal_type: str
+    deal_type: str | None  # None: not given by this event
     expected_close: str | None  # YYYY-MM-DD
+    lost_reason: str | None = None
 
     @property
     def order(self) -> tuple[float, str]:
@@ -70,6 +71,13 @@ class ActivityFact:
         """SPEC §2: an outbound call (any outcome) or an email sent."""
         return (self.kind == "call" and self.action == "outbound") or (self.kind == "email" and self.action == "sent")
 
+    @property
+    def is_inbound(self) -> bool:
+        """SPEC §2: an inbound activity (email received, inbound call) opens a re-response wait."""
+        return (self.kind == "call" and self.action == "inbound") or (
+            self.kind == "email" and self.action == "received"
+        )
+
 
 Fact = StageFact | ActivityFact
 
@@ -89,6 +97,7 @@ def fact_from_event(event: DealEvent) -> Fact:
             source=event.source,
             deal_type=event.deal_type,
             expected_close=None if event.expected_close_date is None else event.expected_close_date.isoformat(),
+            lost_reason=event.lost_reason,
         )
     if isinstance(event, CallLogged):
         return ActivityFact(
