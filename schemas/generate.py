@@ -12,13 +12,15 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.events import MODEL_BY_TOPIC
-from schemas.outputs import DeadLetterRecord
+from schemas.outputs import AlertRecord, DeadLetterRecord, LeadResponseRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     **{f"input.{topic.value}.schema.json": model for topic, model in MODEL_BY_TOPIC.items()},
     "output.dead_letter.schema.json": DeadLetterRecord,
+    "output.lead_responses.schema.json": LeadResponseRecord,
+    "output.alerts.schema.json": AlertRecord,
 }
 
 

@@ -8,6 +8,7 @@ its health metrics.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -25,6 +26,7 @@ from streams.config import Settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
+from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
 from streams.processor import BatchProcessor
 from streams.profile_sync import ProfileSync
@@ -65,7 +67,20 @@ class Engine:
         self.directory = RepDirectory(self.tables.rep_profiles)
         self.ctx = FoldContext(Calendar(settings.reporting_timezone), self.directory, settings.sla_policy())
         self.rollups = Rollups(self.ctx, settings.retention.by_kind())
-        self.profile_sync = ProfileSync(self.directory, self.rollups, self.tables.deals.data)
+        self.outputs = Outputs(
+            self.ctx,
+            alerts_topic=settings.topics.alerts,
+            responses_topic=settings.topics.lead_responses,
+            lookback_seconds=settings.alert_lookback_seconds,
+            publish=self._publish_records,
+        )
+        self.clock = clock
+        self.profile_sync = ProfileSync(
+            self.directory,
+            self.rollups,
+            self.tables.deals.data,
+            on_deals_changed=lambda moved: self.outputs.check_soon(moved, self.clock()),
+        )
         self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
         self.processor = BatchProcessor(
             settings,
@@ -77,6 +92,7 @@ class Engine:
             publish_dead_letter=self._publish_dead_letter,
             clock=clock,
             before_deal_batch=self.profile_sync,
+            outputs=self.outputs,
         )
         register_agents(self.app, settings, self.processor.process_deal_messages, self.processor.process_rep_messages)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -107,11 +123,24 @@ class Engine:
             self.profile_sync()
 
     async def _tick(self) -> None:
-        """Take in profile changes even when no deal event arrives."""
-        if not self.is_ready():
-            return
+        """Take in profile changes and publish the alerts that came due, with no input needed.
+
+        Shielded: a graceful stop lets a started emission record what it published, so a
+        restart does not repeat it."""
+        if self.is_ready():
+            await asyncio.shield(self._emit_due())
+
+    async def _emit_due(self) -> None:
         async with self.processor.lock:
             self.profile_sync()
+            owned = set(self.rollups.partitions())
+            await self.outputs.emit_due(self.tables.deals, owned, self.clock())
+
+    async def _publish_records(self, records: list[Record]) -> None:
+        """Hand the records to the producer together and wait until every one is acknowledged."""
+        producer = self.app.producer
+        deliveries = [await producer.send(topic, key, value, None, None, None) for topic, key, value in records]
+        await asyncio.gather(*deliveries)
 
     async def _prune_expired_periods(self) -> None:
         dropped = self.rollups.prune(time.time())
@@ -158,9 +187,14 @@ class Engine:
         for partition in owned:
             self.rollups.rebuild(partition, states[partition])
         self.rollups.prune(time.time())
+        now = self.clock()
+        self.outputs.schedule.keep_partitions(set(owned))
+        for partition, partition_states in states.items():
+            for state, _size in partition_states:
+                self.outputs.reschedule(partition, state, now)
         self._ready = True
         log.info(
-            "aggregates rebuilt for partitions %s from %d deals in %.2fs",
+            "aggregates and alert schedule rebuilt for partitions %s from %d deals in %.2fs",
             sorted(owned),
             sum(map(len, states.values())),
             time.monotonic() - started,

@@ -35,6 +35,7 @@ from streams.deadletter import InputMessage, dead_letter
 from streams.decode import Rejection, decode
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import DealTopic, fact_from_event
+from streams.fold.outputs import Plan
 from streams.fold.profiles import History, merge
 from streams.rollups import Rollups
 
@@ -59,6 +60,14 @@ class KeyStore(Protocol):
 
 
 PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]]
+
+
+class OutputPlanner(Protocol):
+    """What a batch asks of the output topics (:class:`streams.outputs.emitter.Outputs`)."""
+
+    def plan(self, partition: int, state: DealState, now: float) -> Plan: ...
+
+    async def publish(self, plans: Sequence[Plan]) -> None: ...
 
 
 def intake_key(topic: str, partition: int) -> bytes:
@@ -104,6 +113,7 @@ class BatchProcessor:
         publish_dead_letter: PublishDeadLetter,
         clock: Callable[[], float] = time.time,
         before_deal_batch: Callable[[], object] | None = None,
+        outputs: OutputPlanner | None = None,
     ) -> None:
         self.settings = settings
         self.deals = deals
@@ -114,6 +124,7 @@ class BatchProcessor:
         self.publish_dead_letter = publish_dead_letter
         self.clock = clock
         self.before_deal_batch = before_deal_batch
+        self.outputs = outputs
         # Deal records are read, folded and written under this lock, by batches and by the
         # output emitter alike, so neither overwrites what the other just wrote.
         self.lock = asyncio.Lock()
@@ -164,6 +175,8 @@ class BatchProcessor:
             topic = DEAL_TOPIC_OF[self.topic_of[message.topic]]
             delivery = Delivery(fact_from_event(event), topic, message.offset, message.partition)
             by_deal.setdefault(event.deal_id, (message.partition, []))[1].append(delivery)
+        owing: list[Write] = []  # deals whose records mark outputs sent: written once those are acknowledged
+        plans: list[Plan] = []
         for deal_id, (partition, deliveries) in by_deal.items():
             key = deal_id.encode()
             stored = self.deals.get(key)
@@ -172,11 +185,20 @@ class BatchProcessor:
             else:
                 partition, before = decode_deal(stored)  # a deal stays in the partition that holds it
             result = fold(before, deliveries)
-            if result.changed:
-                record = encode_deal(partition, result.state)
-                writes.append((key, record, partition))
-                self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
-        await asyncio.gather(self.deals.write_many(writes), *dead_letters)
+            if not result.changed:
+                continue
+            state = result.state
+            owed = None if self.outputs is None else self.outputs.plan(partition, state, now)
+            if owed is not None and owed.owed:
+                plans.append(owed)
+                state = owed.state
+            record = encode_deal(partition, state)
+            (owing if owed is not None and owed.owed else writes).append((key, record, partition))
+            self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
+        publishing = [self.outputs.publish(plans)] if self.outputs is not None and plans else []
+        await asyncio.gather(self.deals.write_many(writes), *publishing, *dead_letters)
+        if owing:
+            await self.deals.write_many(owing)
         await intake.write()
 
     async def process_rep_messages(self, messages: Sequence[InputMessage]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import free_port
@@ -142,6 +142,9 @@ class WorkerProcess:
             text = response.read().decode()
         return parse_exposition(text)
 
+    def scrape_value(self, name: str, **labels: str) -> float | None:
+        return self.scrape().get((name, frozenset(labels.items())))
+
     def kill(self) -> None:
         """``kill -9``: no shutdown, no commit."""
         assert self.process is not None
@@ -219,6 +222,35 @@ async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 60
             batch = await consumer.getmany(timeout_ms=500)
             for partition_records in batch.values():
                 records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
+    """Every record in the topic now: read from the beginning up to each partition's high
+    watermark as fetch responses report it (Tansu's ListOffsets end can be short)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records: list = []
+    try:
+        await consumer.topics()  # fetches the cluster metadata
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = asyncio.get_running_loop().time() + timeout
+        pending = set(partitions)
+        while pending:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout:.0f}s")
+            batch = await consumer.getmany(*pending, timeout_ms=300)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+            for partition in list(pending):
+                highwater = consumer.highwater(partition)
+                if highwater is not None and await consumer.position(partition) >= highwater:
+                    pending.discard(partition)
     finally:
         await consumer.stop()
     return records

@@ -1,0 +1,205 @@
+"""What LeadPulse owes other services about a deal (SPEC §4), as a pure function of its state.
+
+The deal's state records what was already published (``alerts``: keys of alerts sent;
+``response``: revision and fingerprint of the last lead-response record). :func:`plan` compares
+what the state calls for *now* with what was published and returns the records still owed and
+the state that records them. The caller publishes the records first and writes the state
+after, so a crash in between repeats a record (same alert id, same revision), never loses one;
+and a restart or a rebalance, which reads the recorded state, repeats nothing.
+
+- ``sla_breach``: one per escalation step an awaiting lead has crossed (at ``created_at`` plus
+  the step, or the step's worth of the owner's business time), while it still waits.
+- ``sla_resolved``: once, when a lead with a breach alert is no longer awaiting (touched or
+  closed).
+- ``deal_slipped``: once per deal and expected close date, when the open deal's date is over
+  (the start of the next day in the reporting timezone).
+- a lead response: when the first response is known, and a new revision whenever it changes.
+
+Steps and slips that happened longer ago than the lookback are not alerted: a backfill of old
+history does not page anyone about leads that were waiting last year.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+
+from schemas.outputs import AlertKind, AlertRecord, LeadResponseRecord
+from streams.fold import deals
+from streams.fold.contributions import FoldContext, business_response_seconds
+from streams.fold.deals import DealState
+from streams.fold.facts import MICRO
+from streams.fold.profiles import profile_at, team_at
+from streams.periods import PeriodKind
+
+RESOLVED_KEY = "sla_resolved"
+_BREACH = "sla_breach:"
+_SLIPPED = "deal_slipped:"
+
+
+@dataclass(frozen=True)
+class Plan:
+    alerts: tuple[AlertRecord, ...]
+    response: LeadResponseRecord | None
+    state: DealState  # with what they publish recorded
+
+    @property
+    def owed(self) -> bool:
+        return bool(self.alerts) or self.response is not None
+
+
+def _instant(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def lead_response(state: DealState, ctx: FoldContext, revision: int = 1) -> LeadResponseRecord | None:
+    """The deal's first response as published (None until there is one)."""
+    created = deals.created_at(state)
+    touch = deals.first_response(state)
+    if created is None or touch is None:
+        return None
+    owner = deals.stage_at(state, touch.at)
+    assert owner is not None
+    source = deals.source(state)
+    seconds = touch.at - created
+    business = business_response_seconds(ctx, owner.rep, created, touch.at)
+    sla = ctx.sla.sla_seconds(source)
+    return LeadResponseRecord(
+        deal_id=state.deal_id,
+        revision=revision,
+        rep=owner.rep,
+        team=team_at(ctx.profiles, owner.rep, owner.team, touch.at),
+        source=source,
+        created_at=_instant(created),
+        first_touch_at=_instant(touch.at),
+        first_touch_kind="call" if touch.kind == "call" else "email",
+        first_touch_event_id=touch.event_id,
+        response_seconds=seconds,
+        business_seconds=business,
+        sla_seconds=sla,
+        sla_breached=(business if ctx.sla.business_hours else seconds) > sla,
+    )
+
+
+def fingerprint(record: LeadResponseRecord) -> str:
+    """What identifies a response's content (everything but the revision)."""
+    content = orjson.dumps(record.model_dump(mode="json", exclude={"revision"}), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(content, digest_size=8).hexdigest()
+
+
+def slip_at(expected_close: str, ctx: FoldContext) -> float:
+    """When a deal expected to close on that date has slipped: the start of the next day."""
+    day = date.fromisoformat(expected_close) + timedelta(days=1)
+    return ctx.calendar.start_of((PeriodKind.DAY, day.isoformat())).timestamp()
+
+
+def crossings(state: DealState, ctx: FoldContext) -> list[float]:
+    """When an awaiting lead crosses each of its SLA steps (empty when it is not awaiting)."""
+    created = deals.created_at(state)
+    if created is None or deals.is_terminal(state) or deals.first_response(state) is not None:
+        return []
+    owner = state.stages[-1].rep
+    return ctx.sla.crossings(created, deals.source(state), profile_at(ctx.profiles, owner, created))
+
+
+def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float) -> Plan:
+    created = deals.created_at(state)
+    if created is None:
+        return Plan((), None, state)
+    sent = set(state.alerts)
+    alerts: list[AlertRecord] = []
+    source = deals.source(state)
+    steps = ctx.sla.steps(source)
+    oldest = now - lookback_seconds
+
+    def alert(kind: AlertKind, which: str, at: float, **fields: object) -> None:
+        owner = deals.stage_at(state, at)
+        assert owner is not None
+        key = f"{kind.value}:{which}" if which else kind.value
+        sent.add(key)
+        alerts.append(
+            AlertRecord(
+                alert_id=f"{key}@{state.deal_id}",
+                kind=kind,
+                deal_id=state.deal_id,
+                rep=owner.rep,
+                team=team_at(ctx.profiles, owner.rep, owner.team, at),
+                source=source,
+                at=_instant(at),
+                created_at=_instant(created),
+                business_hours=ctx.sla.business_hours,
+                **fields,
+            )
+        )
+
+    for number, crossed_at in enumerate(crossings(state, ctx), start=1):
+        if f"{_BREACH}{number}" not in sent and oldest <= crossed_at <= now:
+            alert(
+                AlertKind.SLA_BREACH,
+                str(number),
+                crossed_at,
+                step=number,
+                steps=len(steps),
+                threshold_seconds=steps[number - 1],
+            )
+    breached = [int(key[len(_BREACH) :]) for key in state.alerts if key.startswith(_BREACH)]
+    if breached and RESOLVED_KEY not in sent and not crossings(state, ctx):
+        touch = deals.first_response(state)
+        closing = deals.closing_stage(state)
+        resolved_at = touch.at if touch is not None else closing.at if closing is not None else now
+        alert(
+            AlertKind.SLA_RESOLVED,
+            "",
+            resolved_at,
+            step=max(breached),
+            steps=len(steps),
+            resolution="touched" if touch is not None else "closed",
+        )
+    expected = deals.expected_close(state)
+    if expected is not None and not deals.is_terminal(state):
+        slipped_at = slip_at(expected, ctx)
+        if f"{_SLIPPED}{expected}" not in sent and oldest <= slipped_at <= now:
+            amount_micro, currency = deals.amount(state)
+            alert(
+                AlertKind.DEAL_SLIPPED,
+                expected,
+                slipped_at,
+                expected_close_date=date.fromisoformat(expected),
+                amount=None if amount_micro is None else _decimal(amount_micro),
+                currency=currency,
+            )
+
+    response = None
+    recorded = state.response
+    current = lead_response(state, ctx)
+    if current is not None:
+        mark = fingerprint(current)
+        if recorded is None or recorded[1] != mark:
+            revision = 1 if recorded is None else recorded[0] + 1
+            response = current.model_copy(update={"revision": revision})
+            recorded = (revision, mark)
+    if not alerts and response is None:
+        return Plan((), None, state)
+    return Plan(tuple(alerts), response, replace(state, alerts=tuple(sorted(sent)), response=recorded))
+
+
+def next_due(state: DealState, ctx: FoldContext, now: float) -> float | None:
+    """The next moment after ``now`` at which :func:`plan` will owe a new alert, if any."""
+    sent = set(state.alerts)
+    due = [
+        at for number, at in enumerate(crossings(state, ctx), start=1) if at > now and f"{_BREACH}{number}" not in sent
+    ]
+    expected = deals.expected_close(state)
+    if expected is not None and not deals.is_terminal(state) and f"{_SLIPPED}{expected}" not in sent:
+        slipped_at = slip_at(expected, ctx)
+        if slipped_at > now:
+            due.append(slipped_at)
+    return min(due, default=None)
+
+
+def _decimal(micro: int) -> str:
+    units, fraction = divmod(micro, MICRO)
+    return f"{units}.{fraction:06d}".rstrip("0").rstrip(".")

@@ -1,0 +1,1 @@
+"""Publishing to the output topics: lead responses and alerts (SPEC §4)."""

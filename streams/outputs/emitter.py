@@ -1,0 +1,86 @@
+"""Planning, publishing and scheduling what deals owe the output topics (Faust-free).
+
+Batches plan the deals they change (:meth:`Outputs.plan`); the worker's timer calls
+:meth:`Outputs.emit_due` for deals whose next SLA step or slip date has come, with no input
+needed. Either way the records are published and acknowledged before the deal records that
+mark them sent are written (:mod:`streams.fold.outputs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from streams.codec import decode_deal, encode_deal
+from streams.fold.contributions import FoldContext
+from streams.fold.deals import DealState
+from streams.fold.outputs import Plan, next_due, plan
+from streams.outputs.schedule import AlertSchedule
+from streams.processor import KeyStore, Write
+
+Record = tuple[str, bytes, bytes]  # topic, key, value
+Publish = Callable[[list[Record]], Awaitable[object]]
+
+EMIT_AT_MOST = 2000  # deals planned per timer tick
+
+
+class Outputs:
+    def __init__(
+        self,
+        ctx: FoldContext,
+        *,
+        alerts_topic: str,
+        responses_topic: str,
+        lookback_seconds: float,
+        publish: Publish,
+    ) -> None:
+        self.ctx = ctx
+        self.alerts_topic = alerts_topic
+        self.responses_topic = responses_topic
+        self.lookback_seconds = lookback_seconds
+        self.publish_records = publish
+        self.schedule = AlertSchedule()
+
+    def plan(self, partition: int, state: DealState, now: float) -> Plan:
+        """What the deal owes now (its state marks it sent), and when it next will owe more."""
+        owed = plan(state, self.ctx, now, self.lookback_seconds)
+        self.schedule.set(state.deal_id, partition, next_due(owed.state, self.ctx, now))
+        return owed
+
+    def check_soon(self, deals: Iterable[tuple[int, DealState]], now: float) -> None:
+        """Have the timer look at these deals (their profiles or ownership changed)."""
+        for partition, state in deals:
+            self.schedule.set(state.deal_id, partition, now)
+
+    def reschedule(self, partition: int, state: DealState, now: float) -> None:
+        """After a rebuild: due now when the deal owes something, else at its next step."""
+        owed = plan(state, self.ctx, now, self.lookback_seconds).owed
+        self.schedule.set(state.deal_id, partition, now if owed else next_due(state, self.ctx, now))
+
+    async def publish(self, plans: Sequence[Plan]) -> None:
+        records: list[Record] = []
+        for owed in plans:
+            key = owed.state.deal_id.encode()
+            records += [(self.alerts_topic, key, alert.model_dump_json().encode()) for alert in owed.alerts]
+            if owed.response is not None:
+                records.append((self.responses_topic, key, owed.response.model_dump_json().encode()))
+        if records:
+            await self.publish_records(records)
+
+    async def emit_due(self, deals: KeyStore, owned: set[int], now: float) -> int:
+        """Publish what the due deals owe and record it; returns how many deals owed something."""
+        plans: list[Plan] = []
+        writes: list[Write] = []
+        for deal_id, partition in self.schedule.pop_due(now, EMIT_AT_MOST):
+            if partition not in owned:
+                continue
+            stored = deals.get(deal_id.encode())
+            if stored is None:
+                continue
+            partition, state = decode_deal(stored)
+            owed = self.plan(partition, state, now)
+            if owed.owed:
+                plans.append(owed)
+                writes.append((deal_id.encode(), encode_deal(partition, owed.state), partition))
+        await self.publish(plans)
+        await deals.write_many(writes)
+        return len(plans)
