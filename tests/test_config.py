@@ -16,6 +16,11 @@ from streams.config import ConfigError, load_settings
         ("LEADPULSE_SLA_DEFAULT_SECONDS", "0"),
         ("LEADPULSE_SLA_BY_SOURCE", '{"referral": -5}'),
         ("LEADPULSE_SLA_BY_SOURCE", "not json"),
+        ("LEADPULSE_SLA_DEFAULT_SECONDS", "[300, 120]"),  # escalation steps must ascend
+        ("LEADPULSE_SLA_DEFAULT_SECONDS", "[]"),
+        ("LEADPULSE_SLA_BY_SOURCE", '{"referral": [60, 60]}'),
+        ("LEADPULSE_SLA_BUSINESS_HOURS", "sometimes"),
+        ("LEADPULSE_ALERT_LOOKBACK_SECONDS", "-1"),
         ("LEADPULSE_PARTITIONS", "0"),
         ("LEADPULSE_TOPICS__CALLS", "has spaces"),
         ("LEADPULSE_RETENTION__DAYS", "7"),
@@ -36,3 +41,13 @@ def test_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.embedded_broker and settings.web_port == 6066 and settings.reporting_timezone == "UTC"
     assert settings.sla_seconds("inbound_demo") == 120 and settings.sla_seconds(None) == 300
     assert settings.topics.calls == "acme.calls"
+
+
+def test_sla_escalation_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPULSE_SLA_DEFAULT_SECONDS", "[300, 900, 3600]")
+    monkeypatch.setenv("LEADPULSE_SLA_BY_SOURCE", '{"inbound_demo": [120, 600], "referral": 60}')
+    monkeypatch.setenv("LEADPULSE_SLA_BUSINESS_HOURS", "true")
+    policy = load_settings().sla_policy()
+    assert policy.steps(None) == (300, 900, 3600) and policy.steps("inbound_demo") == (120, 600)
+    assert policy.steps("referral") == (60,) and policy.sla_seconds("inbound_demo") == 120
+    assert policy.business_hours
