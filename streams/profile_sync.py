@@ -39,6 +39,9 @@ class _AsBefore:
         previous = self.previous.get(rep)
         return previous if previous is not None else self.directory.history(rep)
 
+    def reps(self) -> list[str]:
+        return sorted(set(self.directory.reps()) | set(self.previous))
+
 
 class ProfileSync:
     def __init__(

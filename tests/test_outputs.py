@@ -34,6 +34,9 @@ class Profiles:
     def history(self, rep: str) -> History:
         return self.by_rep.get(rep, ())
 
+    def reps(self) -> list[str]:
+        return sorted(self.by_rep)
+
 
 def profile(rep: str, team: str, updated_at: float, **fields: object) -> Profile:
     data = {

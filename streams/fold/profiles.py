@@ -68,6 +68,8 @@ class ProfileLookup(Protocol):
 
     def history(self, rep: str) -> History: ...
 
+    def reps(self) -> list[str]: ...
+
 
 def profile_at(profiles: ProfileLookup, rep: str, at: float) -> Profile | None:
     return in_force(profiles.history(rep), at)
@@ -86,3 +88,6 @@ class NoProfiles:
 
     def history(self, rep: str) -> History:
         return ()
+
+    def reps(self) -> list[str]:
+        return []

@@ -142,7 +142,10 @@ class FigureReader:
     ) -> Iterator[tuple[str | None, dict[tuple[str, ...], Accumulator]]]:
         """``(period label, values)`` per scope the spec reads now."""
         for scope, period in scopes_of(spec.scope, self.calendar, self.now):
-            yield period, project(spec, self.cells(scope), self.resolve, keep or spec.cell_labels, where)
+            yield (
+                period,
+                project(spec, self.cells(scope), self.resolve, spec.cell_labels if keep is None else keep, where),
+            )
 
     def period_rows(
         self, spec: MetricSpec, period: Period, where: Mapping[str, str] | None = None, keep: tuple[str, ...] = ()
