@@ -43,6 +43,7 @@ SOURCES = (
     ("partner", 5),
 )
 TEAMS = ("emea", "americas", "apac")
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Singapore", "Europe/London", "America/Los_Angeles")
 OUTCOMES = (("connected", 35), ("no_answer", 35), ("voicemail", 20), ("busy", 5), ("failed", 5))
 EVENTS_PER_LEAD = 9  # average, for turning an event rate into a lead arrival rate
 
@@ -74,12 +75,23 @@ def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
 class CrmSimulation:
     """The simulated CRM: reps, and leads whose whole lifecycle is scheduled when they arrive."""
 
-    def __init__(self, settings: Settings, *, seed: int, rate: float, reps_per_team: int = 4) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        seed: int,
+        rate: float,
+        reps_per_team: int = 4,
+        teams: tuple[str, ...] = TEAMS,
+        sources: tuple[tuple[str, int], ...] = SOURCES,
+    ) -> None:
         self.topics = settings.topics
         self.rng = random.Random(seed)
         self.lead_rate = max(rate, 0.01) / EVENTS_PER_LEAD
-        self.sdrs = [f"sdr-{team}-{i}" for team in TEAMS for i in range(1, reps_per_team + 1)]
-        self.aes = [f"ae-{team}-{i}" for team in TEAMS for i in range(1, reps_per_team // 2 + 1)]
+        self.teams = teams
+        self.sources = sources
+        self.sdrs = [f"sdr-{team}-{i}" for team in teams for i in range(1, reps_per_team + 1)]
+        self.aes = [f"ae-{team}-{i}" for team in teams for i in range(1, reps_per_team // 2 + 1)]
         self._queue: list[_Scheduled] = []
         self._sequence = itertools.count()
         self._deal_numbers = itertools.count(1)
@@ -97,7 +109,7 @@ class CrmSimulation:
                 "rep_id": rep,
                 "team": team,
                 "role": "sdr" if rep.startswith("sdr") else "ae",
-                "timezone": {"emea": "Europe/Berlin", "americas": "America/New_York", "apac": "Asia/Singapore"}[team],
+                "timezone": ZONES[self.teams.index(team) % len(ZONES)],
                 "monthly_quota": None if rep.startswith("sdr") else f"{self.rng.randrange(40, 90) * 1000}.00",
                 "currency": "USD",
                 "targets": {"calls_per_day": 40, "emails_per_day": 60, "meetings_per_week": 8},
@@ -148,7 +160,7 @@ class CrmSimulation:
         rng = self.rng
         deal = f"deal-{next(self._deal_numbers):07d}"
         sdr = next(self._sdr_turn)
-        source = _weighted(rng, SOURCES)
+        source = _weighted(rng, self.sources)
         self._event(created, self.topics.deal_stages, deal, sdr, stage="new", source=source)
         roll = rng.random()
         if roll < 0.04:

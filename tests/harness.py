@@ -61,7 +61,7 @@ CATALOG_SAMPLES = [
     "leadpulse_stage_dwell_seconds_sum",
     "leadpulse_activities",
     "leadpulse_activity_target",
-    "leadpulse_connected_calls",
+    "leadpulse_activity_outcomes",
     "leadpulse_call_handle_seconds",
     "leadpulse_leads_created",
     "leadpulse_leads_qualified",

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 FIRST_RESPONSE_BOUNDS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800]
 CYCLE_BOUNDS = [days * 86400 for days in (1, 3, 7, 14, 30, 60, 90, 180, 365)]
-DWELL_BOUNDS = [3600, 14400, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400]
+DWELL_BOUNDS = [3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400, 90 * 86400]
 WELL_KNOWN_STAGES = {"new", "contacted", "qualified", "meeting", "proposal", "negotiation", "won", "lost"}
 KNOWN_SOURCES = {"inbound_demo", "inbound_content", "outbound", "referral", "event", "partner"}
 TOPIC_NAMES = {
@@ -115,9 +115,10 @@ class Model:
             return "unknown"
         return source if source in KNOWN_SOURCES or source in self.sla_by_source else "other"
 
-    def periods(self, at: float) -> list[str]:
-        """The current period kinds that ``at`` falls in."""
-        return [kind for kind, start in self.current.items() if period_start(kind, at) == start]
+    def periods(self, at: float, hour: bool = True) -> list[str]:
+        """The current period kinds that ``at`` falls in (deal-level and activity figures skip the hour)."""
+        kinds = [kind for kind, start in self.current.items() if period_start(kind, at) == start]
+        return kinds if hour else [kind for kind in kinds if kind != "hour"]
 
     def observe(self, name: str, bounds: list[int], seconds: float, **labels: str) -> None:
         for bound in [*bounds, "+Inf"]:
@@ -156,8 +157,12 @@ def expected_metrics(
             m.out[last] = max(m.out.get(last, 0.0), at)
 
     def activity(rep: str, team: str, kind: str, at: float) -> None:
-        for period in m.periods(at):
+        for period in m.periods(at, hour=False):
             put("leadpulse_activities", 1, rep=rep, team=team, activity=kind, period=period)
+
+    def outcome(team: str, kind: str, at: float) -> None:
+        for period in m.periods(at, hour=False):
+            put("leadpulse_activity_outcomes", 1, team=team, activity=kind, period=period)
 
     for call in unique["calls"]:
         at = ts(call["occurred_at"])
@@ -165,24 +170,25 @@ def expected_metrics(
         put("leadpulse_calls_total", 1, rep=rep, team=team, direction=call["direction"], outcome=call["outcome"])
         activity(rep, team, "calls", at)
         if call["direction"] == "outbound":
-            activity(rep, team, "calls_outbound", at)
+            outcome(team, "calls_outbound", at)
             if call["outcome"] == "connected":
-                activity(rep, team, "calls_connected", at)
+                outcome(team, "calls_connected", at)
         if call["outcome"] == "connected":
+            outcome(team, "calls_handled", at)
             handle = call["talk_seconds"] + (call.get("wrap_up_seconds") or 0)
-            for period in m.periods(at):
-                put("leadpulse_connected_calls", 1, rep=rep, team=team, period=period)
-                put("leadpulse_call_handle_seconds", handle, rep=rep, team=team, period=period)
+            for period in m.periods(at, hour=False):
+                put("leadpulse_call_handle_seconds", handle, team=team, period=period)
     for email in unique["emails"]:
         at = ts(email["occurred_at"])
         rep, team = email["rep_id"], m.team(email["rep_id"], email.get("team"), at)
         put("leadpulse_emails_total", 1, rep=rep, team=team, action=email["action"])
         if email["action"] == "sent":
             activity(rep, team, "emails_sent", at)
+            outcome(team, "emails_sent", at)
             if email.get("personalized"):
-                activity(rep, team, "emails_personalized", at)
+                outcome(team, "emails_personalized", at)
         if email["action"] == "bounced":
-            activity(rep, team, "emails_bounced", at)
+            outcome(team, "emails_bounced", at)
     for meeting in unique["meetings"]:
         at = ts(meeting["occurred_at"])
         rep, team = meeting["rep_id"], m.team(meeting["rep_id"], meeting.get("team"), at)
@@ -284,7 +290,6 @@ def expected_metrics(
                     "leadpulse_first_response_business_seconds",
                     FIRST_RESPONSE_BOUNDS,
                     business,
-                    rep=rep,
                     team=team,
                     period=period,
                 )
@@ -314,7 +319,7 @@ def expected_metrics(
             at = ts(entered["occurred_at"])
             team = m.team(entered["rep_id"], entered.get("team"), at)
             name = {s: (s if s in WELL_KNOWN_STAGES else "other") for s in (left["stage"], entered["stage"])}
-            for period in m.periods(at):
+            for period in m.periods(at, hour=False):
                 put(
                     "leadpulse_stage_transitions",
                     1,
@@ -349,7 +354,9 @@ def expected_metrics(
             proposal = any(s["stage"] == "proposal" and ts(s["occurred_at"]) <= closed_at for s in stages)
             won = latest["stage"] == "won"
             kinds = m.periods(closed_at)
-            kinds_previous = [k for k in m.current if period_start(k, closed_at) == previous_period_start(k, now)]
+            kinds_previous = [
+                k for k in m.current if k != "hour" and period_start(k, closed_at) == previous_period_start(k, now)
+            ]
             if won:
                 for period in kinds_previous:
                     put(
@@ -360,26 +367,23 @@ def expected_metrics(
                         period=period,
                         currency=currency,
                     )
-            for period in kinds:
-                if proposal:
-                    put(
-                        "leadpulse_deals_closed_after_proposal",
-                        1,
-                        team=rep_team,
-                        outcome="won" if won else "lost",
-                        period=period,
-                    )
+            for period in kinds:  # the must-exist families: every period kind
                 if won:
                     put("leadpulse_deals_won", 1, rep=rep, team=rep_team, period=period)
                     put("leadpulse_won_amount", float(amount), rep=rep, team=rep_team, period=period, currency=currency)
+                else:
+                    put("leadpulse_deals_lost", 1, rep=rep, team=rep_team, period=period)
+            for period in m.periods(closed_at, hour=False):  # deal-level figures: no hour
+                if proposal:
+                    outcome = "won" if won else "lost"
+                    put("leadpulse_deals_closed_after_proposal", 1, team=rep_team, outcome=outcome, period=period)
+                if won:
                     labels = dict(team=rep_team, deal_type=deal_type, period=period, currency=currency)
                     put("leadpulse_deals_won_by_deal_type", 1, **labels)
                     put("leadpulse_won_amount_by_deal_type", float(amount), **labels)
-                    m.observe(
-                        "leadpulse_sales_cycle_seconds", CYCLE_BOUNDS, closed_at - created, team=rep_team, period=period
-                    )
+                    cycle = closed_at - created
+                    m.observe("leadpulse_sales_cycle_seconds", CYCLE_BOUNDS, cycle, team=rep_team, period=period)
                 else:
-                    put("leadpulse_deals_lost", 1, rep=rep, team=rep_team, period=period)
                     reason = next(
                         (s.get("lost_reason") for s in reversed(stages[index:]) if s.get("lost_reason")), None
                     )

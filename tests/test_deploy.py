@@ -59,6 +59,38 @@ def test_alert_rules_behave_as_specified() -> None:
     run(tool("promtool"), "test", "rules", str(RULES.with_name("leadpulse.rules.test.yml")))
 
 
+# SPEC §3's ratios, each with the recording rule that divides the summed numerator and denominator.
+CATALOG_RATIOS = {
+    "lead to SQL conversion": "team:leadpulse_lead_to_sql_conversion:ratio",
+    "lost-opportunity ratio": "team:leadpulse_lost_opportunity:ratio",
+    "revenue growth": "team:leadpulse_revenue_growth:ratio",
+    "connect rate": "team:leadpulse_connect_rate:ratio",
+    "average handle time": "team:leadpulse_average_handle_time_seconds:ratio",
+    "personalization ratio": "team:leadpulse_personalization:ratio",
+    "bounce rate": "team:leadpulse_bounce_rate:ratio",
+    "activity vs targets": "rep:leadpulse_activity_target_attainment:ratio",
+    "win rate": "team:leadpulse_win_rate:ratio",
+    "average deal size": "team:leadpulse_average_deal_size:ratio",
+    "proposal success": "team:leadpulse_proposal_success:ratio",
+    "quota attainment": "rep:leadpulse_quota_attainment:ratio",
+    "pipeline coverage": "rep:leadpulse_pipeline_coverage:ratio",
+    "revenue per active rep": "team:leadpulse_revenue_per_active_rep:ratio",
+}
+
+
+def test_every_ratio_of_the_catalog_has_a_recording_rule() -> None:
+    missing = {item: rule for item, rule in CATALOG_RATIOS.items() if rule not in recorded_names()}
+    assert not missing, missing
+    readme = (ROOT / "README.md").read_text()
+    assert all(rule in readme for rule in CATALOG_RATIOS.values()), "README: a recording rule is not described"
+
+
+def test_every_catalog_metric_has_a_readme_row() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [spec.name for spec in CATALOG if f"| `{spec.name}" not in readme]
+    assert not missing, f"README rows missing for {missing}"
+
+
 def test_alertmanager_config_is_valid() -> None:
     run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
 
@@ -67,7 +99,7 @@ def test_rules_and_dashboard_name_only_catalog_metrics() -> None:
     names = set(METRIC_NAME.findall(RULES.read_text()))
     for query in dashboard_queries():
         names |= set(METRIC_NAME.findall(query))
-    names -= {name.split(":")[0] for name in recorded_names()}
+    names -= {name.split(":")[1] for name in recorded_names()}  # level:metric:operations
     assert names, "no metric names found"
     assert names <= EXPOSED, f"not in the catalog: {sorted(names - EXPOSED)}"
 

@@ -39,7 +39,7 @@ LIVE = ("live", "")
 FIRST_RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800)  # SPEC §3
 _DAY = 86400
 SALES_CYCLE_BUCKETS = tuple(days * _DAY for days in (1, 3, 7, 14, 30, 60, 90, 180, 365))  # SPEC §3, in days
-STAGE_DWELL_BUCKETS = (3600, 4 * 3600, _DAY, 3 * _DAY, 7 * _DAY, 14 * _DAY, 30 * _DAY, 90 * _DAY)
+STAGE_DWELL_BUCKETS = (3600, _DAY, 3 * _DAY, 7 * _DAY, 30 * _DAY, 90 * _DAY)
 
 
 class Family(StrEnum):

@@ -20,11 +20,16 @@ from typing import TYPE_CHECKING
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
 from streams.metrics.labels import stage_label
+from streams.periods import PeriodKind
 
 if TYPE_CHECKING:
     from streams.metrics.figures import Resolve
 
 Raw = tuple[str | None, ...]
+
+# Slow-moving figures skip the hour: series cost on every scrape (SPEC §3's budget), and a deal's
+# close or stage change in "this hour" says little. The API serves every kind from the same cells.
+DEAL_PERIODS = (PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)
 
 
 class Kind(StrEnum):
@@ -65,6 +70,7 @@ class MetricSpec:
     scope: Scope = Scope.ENGINE
     sources: tuple[CellSource, ...] = ()
     buckets: tuple[int, ...] = ()  # histograms: upper bounds in seconds
+    periods: tuple[PeriodKind, ...] = tuple(PeriodKind)  # period metrics: the kinds exported
 
     @property
     def exposed_names(self) -> tuple[str, ...]:
@@ -89,8 +95,9 @@ def _spec(
     scope: Scope = Scope.ENGINE,
     *sources: CellSource,
     buckets: tuple[int, ...] = (),
+    periods: tuple[PeriodKind, ...] = tuple(PeriodKind),
 ) -> MetricSpec:
-    return MetricSpec(f"leadpulse_{name}", kind, help, tuple(labels.split()), scope, sources, buckets)
+    return MetricSpec(f"leadpulse_{name}", kind, help, tuple(labels.split()), scope, sources, buckets, periods)
 
 
 def _cells(family: Family, names: str, wide: Callable[..., tuple[str, ...] | None], total: bool = False) -> CellSource:
@@ -248,25 +255,13 @@ EVENTS_DUPLICATE = _spec(
 ACTIVITIES = _spec(
     "activities",
     Kind.GAUGE,
-    "Rep activity in the current period: calls (all), calls_outbound, calls_connected (outbound, connected), "
-    "emails_sent, emails_personalized (sent), emails_bounced, meetings_held.",
+    "A rep's activity in the current period, next to the targets: calls (all), emails_sent, meetings_held.",
     "rep team activity period",
     Scope.PERIOD,
     _cells(Family.CALLS, _ACTIVITY, _activity("calls", lambda raw: True)),
-    _cells(Family.CALLS, _ACTIVITY, _activity("calls_outbound", lambda raw: raw[2] == "outbound")),
-    _cells(
-        Family.CALLS,
-        _ACTIVITY,
-        _activity("calls_connected", lambda raw: raw[2] == "outbound" and raw[3] == "connected"),
-    ),
     _cells(Family.EMAILS, _ACTIVITY, _activity("emails_sent", lambda raw: raw[2] == "sent")),
-    _cells(
-        Family.EMAILS,
-        _ACTIVITY,
-        _activity("emails_personalized", lambda raw: raw[2] == "sent" and raw[3] == "true"),
-    ),
-    _cells(Family.EMAILS, _ACTIVITY, _activity("emails_bounced", lambda raw: raw[2] == "bounced")),
     _cells(Family.MEETINGS, _ACTIVITY, _activity("meetings_held", lambda raw: raw[2] == "held")),
+    periods=DEAL_PERIODS,
 )
 ACTIVITY_TARGET = _spec(
     "activity_target",
@@ -275,21 +270,38 @@ ACTIVITY_TARGET = _spec(
     "rep team activity period",
     Scope.LIVE,
 )
-CONNECTED_CALLS = _spec(
-    "connected_calls",
+ACTIVITY_OUTCOMES = _spec(
+    "activity_outcomes",
     Kind.GAUGE,
-    "Connected calls (both directions) in the current period: average handle time's denominator.",
-    "rep team period",
+    "A team's activity by outcome in the current period (the parts of connect rate, average handle time, "
+    "personalization and bounce rate): calls_outbound, calls_connected (outbound and connected), calls_handled "
+    "(connected, both directions), emails_sent, emails_personalized (sent), emails_bounced.",
+    "team activity period",
     Scope.PERIOD,
-    _cells(Family.CALLS, "rep team", lambda raw, r: raw[:2] if raw[3] == "connected" else None),
+    _cells(Family.CALLS, _ACTIVITY, _activity("calls_outbound", lambda raw: raw[2] == "outbound")),
+    _cells(
+        Family.CALLS,
+        _ACTIVITY,
+        _activity("calls_connected", lambda raw: raw[2] == "outbound" and raw[3] == "connected"),
+    ),
+    _cells(Family.CALLS, _ACTIVITY, _activity("calls_handled", lambda raw: raw[3] == "connected")),
+    _cells(Family.EMAILS, _ACTIVITY, _activity("emails_sent", lambda raw: raw[2] == "sent")),
+    _cells(
+        Family.EMAILS,
+        _ACTIVITY,
+        _activity("emails_personalized", lambda raw: raw[2] == "sent" and raw[3] == "true"),
+    ),
+    _cells(Family.EMAILS, _ACTIVITY, _activity("emails_bounced", lambda raw: raw[2] == "bounced")),
+    periods=DEAL_PERIODS,
 )
 CALL_HANDLE_SECONDS = _spec(
     "call_handle_seconds",
     Kind.GAUGE,
     "Talk plus wrap-up seconds of connected calls in the current period: average handle time's numerator.",
-    "rep team period",
+    "team period",
     Scope.PERIOD,
     _cells(Family.CALLS, "rep team", lambda raw, r: raw[:2] if raw[3] == "connected" else None, total=True),
+    periods=DEAL_PERIODS,
 )
 LEADS_CREATED = _spec(
     "leads_created",
@@ -314,12 +326,14 @@ WON_AMOUNT_PREVIOUS = _spec(
     "rep team period currency",
     Scope.PREVIOUS_PERIOD,
     _WON_AMOUNT,
+    periods=DEAL_PERIODS,
 )
 BUSINESS_RESPONSE = _spec(
     "first_response_business_seconds",
     Kind.HISTOGRAM,
-    "The part of each first response inside the owner's working hours, in the current period.",
-    "rep team period",
+    "The part of each first response inside the owner's working hours, in the current period (by team: "
+    "the series budget; a rep's figures are in the API).",
+    "team period",
     Scope.PERIOD,
     _cells(Family.BUSINESS_RESPONSE, "rep team bucket", _as_is, total=True),
     buckets=FIRST_RESPONSE_BUCKETS,
@@ -341,6 +355,7 @@ SALES_CYCLE = _spec(
     Scope.PERIOD,
     _cells(Family.SALES_CYCLE, "rep team bucket", _as_is, total=True),
     buckets=SALES_CYCLE_BUCKETS,
+    periods=DEAL_PERIODS,
 )
 STAGE_DWELL = _spec(
     "stage_dwell_seconds",
@@ -350,6 +365,7 @@ STAGE_DWELL = _spec(
     Scope.PERIOD,
     _cells(Family.STAGE_DWELL, "rep team stage bucket", _dwell, total=True),
     buckets=STAGE_DWELL_BUCKETS,
+    periods=DEAL_PERIODS,
 )
 STAGE_TRANSITIONS = _spec(
     "stage_transitions",
@@ -358,6 +374,7 @@ STAGE_TRANSITIONS = _spec(
     "team from_stage to_stage period",
     Scope.PERIOD,
     _cells(Family.TRANSITIONS, "rep team from_stage to_stage", _transitions),
+    periods=DEAL_PERIODS,
 )
 CLOSED_AFTER_PROPOSAL = _spec(
     "deals_closed_after_proposal",
@@ -367,6 +384,7 @@ CLOSED_AFTER_PROPOSAL = _spec(
     Scope.PERIOD,
     _cells(Family.WON, "rep team outcome", lambda raw, r: (*raw[:2], "won") if raw[4] == "true" else None),
     _cells(Family.LOST, "rep team outcome", lambda raw, r: (*raw[:2], "lost") if raw[3] == "true" else None),
+    periods=DEAL_PERIODS,
 )
 LOST_BY_REASON = _spec(
     "deals_lost_by_reason",
@@ -375,6 +393,7 @@ LOST_BY_REASON = _spec(
     "team reason period",
     Scope.PERIOD,
     _LOST,
+    periods=DEAL_PERIODS,
 )
 DEALS_SLIPPED = _spec(
     "deals_slipped",
@@ -406,6 +425,7 @@ WON_BY_DEAL_TYPE = _spec(
     "team deal_type period currency",
     Scope.PERIOD,
     _WON,
+    periods=DEAL_PERIODS,
 )
 WON_AMOUNT_BY_DEAL_TYPE = _spec(
     "won_amount_by_deal_type",
@@ -414,6 +434,7 @@ WON_AMOUNT_BY_DEAL_TYPE = _spec(
     "team deal_type period currency",
     Scope.PERIOD,
     _WON_AMOUNT,
+    periods=DEAL_PERIODS,
 )
 
 # --- engine health ---------------------------------------------------------------------------
@@ -453,7 +474,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     EVENTS_DUPLICATE,
     ACTIVITIES,
     ACTIVITY_TARGET,
-    CONNECTED_CALLS,
+    ACTIVITY_OUTCOMES,
     CALL_HANDLE_SECONDS,
     LEADS_CREATED,
     LEADS_QUALIFIED,

@@ -88,14 +88,14 @@ def cumulative_buckets(spec: MetricSpec, acc: Accumulator) -> tuple[list[tuple[s
     return buckets, acc[-1] / MICRO
 
 
-def scopes_of(spec_scope: str, calendar: Calendar, now: float) -> list[tuple[Scope, str | None]]:
+def scopes_of(spec: MetricSpec, calendar: Calendar, now: float) -> list[tuple[Scope, str | None]]:
     """The aggregate scopes a metric reads at ``now``, each with its ``period`` label value."""
-    if spec_scope == "lifetime":
+    if spec.scope == "lifetime":
         return [(LIFETIME, None)]
-    if spec_scope == "live":
+    if spec.scope == "live":
         return [(LIVE, None)]
-    current = calendar.periods_of(now)
-    if spec_scope == "previous_period":
+    current = [period for period in calendar.periods_of(now) if period[0] in spec.periods]
+    if spec.scope == "previous_period":
         return [(calendar.previous(period), period[0].value) for period in current]
     return [(period, period[0].value) for period in current]
 
@@ -141,7 +141,7 @@ class FigureReader:
         self, spec: MetricSpec, where: Mapping[str, str] | None = None, keep: tuple[str, ...] | None = None
     ) -> Iterator[tuple[str | None, dict[tuple[str, ...], Accumulator]]]:
         """``(period label, values)`` per scope the spec reads now."""
-        for scope, period in scopes_of(spec.scope, self.calendar, self.now):
+        for scope, period in scopes_of(spec, self.calendar, self.now):
             yield (
                 period,
                 project(spec, self.cells(scope), self.resolve, spec.cell_labels if keep is None else keep, where),
