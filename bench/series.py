@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.6, help="simulated events per second")
     parser.add_argument("--reps-per-team", type=int, default=14)
     parser.add_argument("--teams", type=int, default=50)
+    parser.add_argument("--profile", action="store_true", help="print where one scrape spends its time")
     args = parser.parse_args()
     settings = load_settings()
     teams = tuple(f"t{number:02d}" for number in range(args.teams))
@@ -129,6 +130,13 @@ def main() -> None:
         began = time.perf_counter()
         text = generate_latest(registry).decode()
         timings.append(time.perf_counter() - began)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(generate_latest, registry)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     per_family: Counter[str] = Counter()
     for line in text.splitlines():
         if line and not line.startswith("#"):

@@ -44,6 +44,7 @@ SOURCES = (
 )
 TEAMS = ("emea", "americas", "apac")
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Singapore", "Europe/London", "America/Los_Angeles")
+DEAL_TYPES = (("new_business", 70), ("upsell", 15), ("cross_sell", 10), ("renewal", 5))
 OUTCOMES = (("connected", 35), ("no_answer", 35), ("voicemail", 20), ("busy", 5), ("failed", 5))
 EVENTS_PER_LEAD = 9  # average, for turning an event rate into a lead arrival rate
 
@@ -192,6 +193,8 @@ class CrmSimulation:
         amount = rng.randrange(5, 120) * 1000
         at += rng.uniform(120, 1200)
         ae = rng.choice([ae for ae in self.aes if ae.split("-")[1] == sdr.split("-")[1]])
+        stale = rng.random() < 0.1  # a rep who never moved the close date: the deal has slipped
+        close_in_days = -1 if stale else 30
         self._event(
             at,
             self.topics.deal_stages,
@@ -200,7 +203,8 @@ class CrmSimulation:
             stage="qualified",
             amount=amount,
             currency="USD",
-            expected_close_date=datetime.fromtimestamp(at + 30 * 86400, UTC).date().isoformat(),
+            deal_type=_weighted(rng, DEAL_TYPES),
+            expected_close_date=datetime.fromtimestamp(at + close_in_days * 86400, UTC).date().isoformat(),
         )
         meeting = f"meet-{deal}"
         self._event(
@@ -212,6 +216,9 @@ class CrmSimulation:
             self._event(at + 2400, self.topics.deal_stages, deal, ae, stage="lost", lost_reason="no_show")
             return
         self._event(at + 1900, self.topics.deal_stages, deal, ae, stage="proposal", amount=f"{amount}.00")
+        if stale:
+            self._event(at + 2400, self.topics.deal_stages, deal, ae, stage="negotiation")
+            return  # stays open past its expected close date
         outcome = "won" if rng.random() < 0.45 else "lost"
         self._event(
             at + rng.uniform(2400, 7200),

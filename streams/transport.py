@@ -14,6 +14,7 @@ point (see pyproject.toml); :func:`streams.app.build_app` uses it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +23,8 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-PROBE_TIMEOUT_SECONDS = 10.0
+PROBE_TIMEOUT_SECONDS = 30.0
+log = logging.getLogger(__name__)
 
 
 async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping[TP, int]) -> dict[TP, int]:
@@ -46,6 +48,12 @@ async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping
                     tp = partitions[partition]
                     result[tp] = max(result[tp], highwater)
                     pending.discard(partition)
+        if pending:  # recovery will trust the reported ends, which may be short on Tansu
+            log.warning(
+                "no fetch answered for %s within %.0fs: recovering up to the reported end offsets",
+                sorted(f"{p.topic}[{p.partition}]" for p in pending),
+                PROBE_TIMEOUT_SECONDS,
+            )
         return result
     finally:
         await probe.stop()

@@ -137,10 +137,12 @@ class WorkerProcess:
         except urllib.error.HTTPError:
             return False
 
+    def scrape_text(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
+            return response.read().decode()
+
     def scrape(self) -> dict[Sample, float]:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return parse_exposition(text)
+        return parse_exposition(self.scrape_text())
 
     def scrape_value(self, name: str, **labels: str) -> float | None:
         return self.scrape().get((name, frozenset(labels.items())))

@@ -362,7 +362,6 @@ def expected_metrics(
                     put(
                         "leadpulse_won_amount_previous_period",
                         float(amount),
-                        rep=rep,
                         team=rep_team,
                         period=period,
                         currency=currency,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,8 +14,19 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 from tests.dataset import SLA_BY_SOURCE, build
-from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, consume, produce, select, total, wait_until
+from tests.harness import (
+    CATALOG_SAMPLES,
+    SPEC_SAMPLES,
+    WorkerProcess,
+    consume,
+    parse_exposition,
+    produce,
+    select,
+    total,
+    wait_until,
+)
 from tests.reference import expected_metrics
+from tests.test_deploy import tool
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +60,11 @@ def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp
         )
         while True:  # avoid a scrape that straddles an hour boundary
             before = time.time()
-            samples = worker.scrape()
+            exposition = worker.scrape_text()
             scraped_at = time.time()
             if int(before // 3600) == int(scraped_at // 3600):
                 break
+        samples = parse_exposition(exposition)
     finally:
         worker.stop()
 
@@ -63,6 +76,11 @@ def test_known_dataset_gives_exactly_the_spec_values(broker: EmbeddedBroker, tmp
             for labels in select(samples, name):
                 expected.setdefault((name, labels), 0.0)
         assert_family(samples, expected, name)
+    # The real worker's exposition passes Prometheus' own linter.
+    lint = subprocess.run(
+        [tool("promtool"), "check", "metrics"], input=exposition, capture_output=True, text=True, timeout=60
+    )
+    assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
     # Ages move with the clock: the engine read them within the scrape window.
     assert_family(samples, expected, "leadpulse_lead_oldest_awaiting_seconds", tolerance=scraped_at - before + 1)
     rejected = Counter((topic, reason) for topic, _, _, reason in data.bad)

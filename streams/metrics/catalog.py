@@ -323,7 +323,7 @@ WON_AMOUNT_PREVIOUS = _spec(
     "won_amount_previous_period",
     Kind.GAUGE,
     "Amount won in the previous period of the same kind (revenue growth's denominator).",
-    "rep team period currency",
+    "team period currency",
     Scope.PREVIOUS_PERIOD,
     _WON_AMOUNT,
     periods=DEAL_PERIODS,
