@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.codec import decode_profile_history, encode_deal, encode_profile_history, profile_from_json
 from streams.fold.contributions import FoldContext, full_contributions
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import ActivityFact, DealTopic, StageFact
+from streams.fold.profiles import Profile, merge
 from streams.periods import Calendar
+from streams.profile_sync import ProfileSync
+from streams.profiles import RepDirectory
 from streams.rollups import PartitionRollup, Rollups
 
 CALENDAR = FoldContext(Calendar("Europe/Berlin"))
@@ -172,3 +178,62 @@ def test_counts_never_go_negative(history: list, data: st.DataObject) -> None:
         for families in rollups.partition(0).sums.values():
             for cells in families.values():
                 assert all(count > 0 for count, _ in cells.values())
+
+
+def _profile_record(rep: str, team: str, updated_at: float, zone: str) -> Profile:
+    data = {
+        "rep_id": rep,
+        "team": team,
+        "role": "sdr",
+        "timezone": zone,
+        "updated_at": datetime.fromtimestamp(updated_at, UTC).isoformat(),
+    }
+    return profile_from_json(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+profile_changes = st.lists(
+    st.tuples(
+        st.sampled_from(REPS),
+        st.sampled_from(("north", "south")),
+        times,
+        st.sampled_from(("UTC", "Asia/Tokyo")),
+        st.integers(0, 30),  # after how many deal batches it arrives
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(deal_histories(), profile_changes, st.data())
+def test_profiles_arriving_at_any_point_give_the_aggregates_of_a_rebuild(
+    history: list, changes: list, data: st.DataObject
+) -> None:
+    """Teams and working hours are resolved against the profile in force: a profile arriving before,
+    between or after the deal's events leaves the aggregates a rebuild under the final profiles gives."""
+    table: dict[bytes, bytes] = {}
+    directory = RepDirectory(table)
+    ctx = FoldContext(CALENDAR.calendar, directory)
+    incremental = Rollups(ctx)
+    incremental.rebuild(0, [])
+    deals: dict[bytes, bytes] = {}
+    sync = ProfileSync(directory, incremental, deals)
+    pending = sorted(changes, key=lambda change: change[4])
+    state = DealState("d")
+    batches = batches_with_redelivery(data.draw, deliver(data.draw, with_repeats(data.draw, history)))
+    for number, batch in enumerate([*batches, []]):
+        while pending and (pending[0][4] <= number or not batch):
+            rep, team, updated_at, zone, _ = pending.pop(0)
+            _, old = decode_profile_history(table[rep.encode()]) if rep.encode() in table else (0, ())
+            table[rep.encode()] = encode_profile_history(0, merge(old, _profile_record(rep, team, updated_at, zone)))
+            sync()
+        result = fold(state, batch)
+        if result.changed:
+            incremental.apply(0, state, result)
+            state = result.state
+            deals[b"d"] = encode_deal(0, state)
+    rebuilt = Rollups(ctx)
+    rebuilt.rebuild(0, [(state, 0)])
+    assert (incremental.partition(0).sums, incremental.partition(0).awaiting) == (
+        rebuilt.partition(0).sums,
+        rebuilt.partition(0).awaiting,
+    )
