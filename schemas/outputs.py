@@ -80,7 +80,10 @@ class AlertRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    alert_id: str = Field(description="'<kind>:<step>@<deal_id>'; the step is the step number or the date.")
+    alert_id: str = Field(
+        description="'<kind>:<step>@<deal_id>': the step number (sla_resolved: the highest step breached), "
+        "or the expected close date (deal_slipped)."
+    )
     kind: AlertKind
     deal_id: str
     rep: str = Field(description="The deal's owner at `at`.")

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 60.0
 TICK_SECONDS = 0.5
+SCRAPE_SYNC_WORK = 200_000  # a scrape takes in a few profile changes at most (see ProfileSync)
 
 
 def leadpulse_version() -> str:
@@ -73,13 +74,14 @@ class Engine:
             responses_topic=settings.topics.lead_responses,
             lookback_seconds=settings.alert_lookback_seconds,
             publish=self._publish_records,
+            resized=lambda partition, old, new: self.rollups.resized(partition, old, new),
         )
         self.clock = clock
         self.profile_sync = ProfileSync(
             self.directory,
             self.rollups,
             self.tables.deals.data,
-            on_deals_changed=lambda moved: self.outputs.check_soon(moved, self.clock()),
+            on_deals_changed=self._reschedule,
         )
         self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
         self.processor = BatchProcessor(
@@ -116,11 +118,17 @@ class Engine:
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
 
+    def _reschedule(self, moved: list[tuple[int, DealState]]) -> None:
+        """Deals whose profiles changed: due now only if that changed what they owe."""
+        now = self.clock()
+        for partition, state in moved:
+            self.outputs.reschedule(partition, state, now)
+
     def _sync_profiles_if_idle(self) -> None:
         """Before a scrape: take in profile changes, unless a batch holds the deal records (it
         took them in when it started, and moving aggregates under it would race its writes)."""
         if not self.processor.lock.locked():
-            self.profile_sync()
+            self.profile_sync(work=SCRAPE_SYNC_WORK)
 
     async def _tick(self) -> None:
         """Take in profile changes and publish the alerts that came due, with no input needed.
@@ -166,7 +174,9 @@ class Engine:
         return self._ready and not self.app.rebalancing
 
     async def _on_partitions_revoked(self, sender: object, *args: object, **kwargs: object) -> None:
-        self._ready = False
+        self._ready = False  # no new emission starts
+        async with self.processor.lock:  # one under way records its marks before the partitions move
+            self.processor.forget_global_writes()
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
         async with self.processor.lock:

@@ -75,10 +75,16 @@ def intake_key(topic: str, partition: int) -> bytes:
 
 
 class _Intake:
-    """A batch's view of the intake tallies of the topic-partitions it reads."""
+    """A batch's view of the intake tallies of the topic-partitions it reads.
 
-    def __init__(self, store: KeyStore) -> None:
+    ``written`` (global tables only) remembers the last tally this worker wrote: a global table
+    also applies its own changelog as it reads it back, so for a moment the table can hold an
+    older tally than the one just written; the one with the highest offset is the current one.
+    """
+
+    def __init__(self, store: KeyStore, written: dict[tuple[str, int], IntakeTally] | None = None) -> None:
         self.store = store
+        self.written = written
         self.tallies: dict[tuple[str, int], IntakeTally] = {}
 
     def count(self, message: InputMessage, reason: str | None, event_at: float | None = None) -> bool:
@@ -86,7 +92,11 @@ class _Intake:
         where = (message.topic, message.partition)
         tally = self.tallies.get(where)
         if tally is None:
-            tally = self.tallies[where] = IntakeTally.decode(self.store.get(intake_key(*where)))
+            tally = IntakeTally.decode(self.store.get(intake_key(*where)))
+            mine = None if self.written is None else self.written.get(where)
+            if mine is not None and mine.offset > tally.offset:
+                tally = IntakeTally.decode(mine.encode())
+            self.tallies[where] = tally
         return tally.count(message.offset, reason, event_at)
 
     async def write(self) -> None:
@@ -96,6 +106,8 @@ class _Intake:
                 for (topic, partition), tally in self.tallies.items()
             ]
         )
+        if self.written is not None:
+            self.written.update(self.tallies)
 
 
 class BatchProcessor:
@@ -125,6 +137,9 @@ class BatchProcessor:
         self.clock = clock
         self.before_deal_batch = before_deal_batch
         self.outputs = outputs
+        # What this worker last wrote to the global tables (see _Intake and process_rep_messages).
+        self._rep_tallies: dict[tuple[str, int], IntakeTally] = {}
+        self._rep_histories: dict[bytes, tuple[int, History] | None] = {}
         # Deal records are read, folded and written under this lock, by batches and by the
         # output emitter alike, so neither overwrites what the other just wrote.
         self.lock = asyncio.Lock()
@@ -205,7 +220,7 @@ class BatchProcessor:
         """Process a batch from ``crm.reps`` into each rep's profile history
         (:func:`streams.fold.profiles.merge`: any arrival order gives the same history)."""
         now = self.clock()
-        intake = _Intake(self.rep_intake)
+        intake = _Intake(self.rep_intake, self._rep_tallies)
         dead_letters: list[Awaitable[object]] = []
         histories: dict[bytes, tuple[int, History] | None] = {}  # None: deleted
         for message in messages:
@@ -220,8 +235,7 @@ class BatchProcessor:
             assert isinstance(profile, RepProfile)
             key = profile.rep_id.encode()
             if key not in histories:
-                stored = self.rep_profiles.get(key)
-                histories[key] = None if stored is None else decode_profile_history(stored)
+                histories[key] = self._current_history(key)
             current = histories[key]
             history = () if current is None else current[1]
             histories[key] = (message.partition, merge(history, profile_from_json(encode_profile(profile))))
@@ -232,4 +246,25 @@ class BatchProcessor:
             if record != stored:
                 writes.append((key, record, 0 if entry is None else entry[0]))
         await asyncio.gather(self.rep_profiles.write_many(writes), *dead_letters)
+        self._rep_histories.update(histories)
         await intake.write()
+
+    def forget_global_writes(self) -> None:
+        """On a rebalance: another worker may write these reps and partitions from now on."""
+        self._rep_tallies.clear()
+        self._rep_histories.clear()
+
+    def _current_history(self, key: bytes) -> tuple[int, History] | None:
+        """The rep's history: the table's, merged with what this worker last wrote for the rep (a
+        global table replays its own changelog, so it may briefly hold an older history)."""
+        stored = self.rep_profiles.get(key)
+        current = None if stored is None else decode_profile_history(stored)
+        if key not in self._rep_histories:
+            return current
+        mine = self._rep_histories[key]
+        if mine is None or current is None:
+            return mine  # deleted here, or not read back yet
+        history = current[1]
+        for profile in mine[1]:
+            history = merge(history, profile)
+        return (current[0], history)

@@ -5,7 +5,10 @@ When profiles change, the deals of the owned partitions that mention an affected
 moved from their contributions under the old histories to those under the new ones. Deals are
 found by looking for the rep's JSON string in the raw records (cheap, no decoding), so a
 profile change costs a scan of the records plus a recomputation of the few deals involved;
-when many reps changed at once (a first load), every owned deal is recomputed.
+when many reps changed at once while there are few deals (a first load), every owned deal is
+recomputed. A call takes in only as many changed reps as its work budget allows: the rest wait
+for the next call (the next batch, the 0.5 s timer, or a scrape), each rep's aggregates moving
+at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from streams.rollups import Rollups
 log = logging.getLogger(__name__)
 
 SCAN_FOR_AT_MOST = 32  # changed reps looked for in the raw records; more: recompute every deal
+# Work taken in one call, in (changed rep x deal record) checks: a bulk profile change (a first load,
+# an HR sync) is spread over calls instead of stalling the event loop. With 100k deals, 20 reps a call.
+WORK_PER_CALL = 2_000_000
 
 
 class _AsBefore:
@@ -56,9 +62,10 @@ class ProfileSync:
         self.deals = deals
         self.on_deals_changed = on_deals_changed
 
-    def __call__(self) -> int:
-        """Take in profile changes; returns the number of deals recomputed."""
-        previous = self.directory.sync()
+    def __call__(self, work: int = WORK_PER_CALL) -> int:
+        """Take in profile changes (as many reps as ``work`` allows, at least one); returns the
+        number of deals recomputed."""
+        previous = self.directory.sync(limit=max(1, work // max(1, len(self.deals))))
         if not previous:
             return 0
         started = time.monotonic()

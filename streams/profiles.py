@@ -31,19 +31,21 @@ class RepDirectory:
     def reps(self) -> list[str]:
         return sorted(self._cache)
 
-    def sync(self) -> dict[str, History]:
-        """Take in the table's current records; returns changed reps with their previous history."""
+    def sync(self, limit: int | None = None) -> dict[str, History]:
+        """Take in the table's current records (at most ``limit`` changed reps; the rest at the
+        next call); returns the changed reps with their previous history."""
         changed: dict[str, History] = {}
         present = set()
         for key, record in list(self.table.items()):
             rep = key.decode()
             present.add(rep)
             cached = self._cache.get(rep)
-            if cached is not None and cached[0] == record:
+            if (cached is not None and cached[0] == record) or (limit is not None and len(changed) >= limit):
                 continue
             partition, history = decode_profile_history(record)
             changed[rep] = cached[2] if cached is not None else ()
             self._cache[rep] = (record, partition, history)
         for rep in [rep for rep in self._cache if rep not in present]:
-            changed[rep] = self._cache.pop(rep)[2]
+            if limit is None or len(changed) < limit:
+                changed[rep] = self._cache.pop(rep)[2]
         return changed

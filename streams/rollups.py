@@ -135,6 +135,12 @@ class Rollups:
         if result.stages_changed or any(fact.is_touch or fact.is_inbound for fact in result.added_activities):
             self._replace(rollup, result.state.deal_id, deal_contributions(before, self.ctx), result.state)
 
+    def resized(self, partition: int, old_size: int, new_size: int) -> None:
+        """A deal record was rewritten without changing its facts (outputs marked sent)."""
+        rollup = self._partitions.get(partition)
+        if rollup is not None:
+            rollup.record_bytes += new_size - old_size
+
     def reapply(self, partition: int, state: DealState, before: FoldContext) -> None:
         """Move a deal's aggregates from what they were under ``before`` (the profiles as they
         were) to what they are under the current context."""

@@ -81,11 +81,11 @@ def test_steps_fire_on_time_a_touch_resolves_and_a_graceful_restart_repeats_noth
         wait_until(lambda: set(ids(broker.bootstrap)) >= first, 20, "both leads' first step")
         assert ids(broker.bootstrap) == sorted(first)
         asyncio.run(produce(broker.bootstrap, [email_sent("touched", time.time(), "touch-1")]))
-        wait_until(lambda: "sla_resolved@touched" in ids(broker.bootstrap), 20, "the touched lead resolved")
+        wait_until(lambda: "sla_resolved:1@touched" in ids(broker.bootstrap), 20, "the touched lead resolved")
         worker.stop()
         worker.start()  # a graceful restart between the steps
         assert time.time() < created + STEPS[1] - 2, "the restart took too long for this test's second step"
-        final = sorted([*first, "sla_resolved@touched", "sla_breach:2@alone"])
+        final = sorted([*first, "sla_resolved:1@touched", "sla_breach:2@alone"])
         wait_until(lambda: "sla_breach:2@alone" in ids(broker.bootstrap), STEPS[1] + 20, "the second step")
         found = alerts(broker.bootstrap)
     finally:
@@ -96,7 +96,7 @@ def test_steps_fire_on_time_a_touch_resolves_and_a_graceful_restart_repeats_noth
     by_id = {alert["alert_id"]: alert for alert, _ in found}
     assert by_id["sla_breach:2@alone"]["threshold_seconds"] == STEPS[1]
     assert (by_id["sla_breach:1@alone"]["rep"], by_id["sla_breach:1@alone"]["team"]) == ("ann", "emea")
-    assert by_id["sla_resolved@touched"]["resolution"] == "touched"
+    assert by_id["sla_resolved:1@touched"]["resolution"] == "touched"
 
 
 def test_kill_9_before_a_crossing_loses_no_alert(broker: EmbeddedBroker, tmp_path: Path) -> None:

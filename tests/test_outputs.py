@@ -86,7 +86,7 @@ def test_a_touch_resolves_a_breached_lead_and_is_its_response() -> None:
     owed = plan(touched, CTX, T0 + 460, DAY)
     (resolved,) = owed.alerts
     assert (resolved.alert_id, resolved.kind, resolved.resolution) == (
-        "sla_resolved@d1",
+        "sla_resolved:1@d1",
         AlertKind.SLA_RESOLVED,
         "touched",
     )
@@ -152,3 +152,25 @@ def test_business_hours_steps_wait_for_the_owner_working_hours() -> None:
     assert next_due(lead, ctx, friday_evening) == pytest.approx(monday)  # 5 min Friday + 5 min Monday
     assert alert_ids(lead, monday - 1, ctx)[0] == []
     assert alert_ids(lead, monday + 1, ctx)[0] == ["sla_breach:1@d1"]
+
+
+def test_a_reopened_lead_is_not_alerted_for_steps_crossed_while_it_was_closed() -> None:
+    three = FoldContext(Calendar("UTC"), sla=SlaPolicy(default_steps=(300.0, 900.0, 3600.0)))
+    breached = plan(build(stage(T0, "new")), three, T0 + 301, DAY).state  # step 1 sent
+    lost = fold(breached, [Delivery(stage(T0 + 400, "lost"), DealTopic.DEAL_STAGES, 5)]).state
+    resolved = plan(lost, three, T0 + 401, DAY)
+    assert [alert.alert_id for alert in resolved.alerts] == ["sla_resolved:1@d1"]
+    reopened = fold(resolved.state, [Delivery(stage(T0 + 2000, "new"), DealTopic.DEAL_STAGES, 6)]).state
+    assert alert_ids(reopened, T0 + 2001, three)[0] == []  # step 2 (900 s) passed while it was lost
+    assert next_due(reopened, three, T0 + 2001) == T0 + 3600
+    again = plan(reopened, three, T0 + 3601, DAY)
+    assert [alert.alert_id for alert in again.alerts] == ["sla_breach:3@d1"]
+    touched = fold(again.state, [Delivery(email(T0 + 4000), DealTopic.EMAILS, 0)]).state
+    assert "sla_resolved:3@d1" in alert_ids(touched, T0 + 4001, three)[0]
+
+
+def test_close_dates_at_the_ends_of_the_calendar_do_not_crash() -> None:
+    for expected in ("9999-12-31", "0001-01-01"):
+        deal = build(stage(T0, "negotiation", expected_close=expected), call(T0 + 5))
+        assert next_due(deal, CTX, T0 + 10) is None
+        assert not plan(deal, CTX, T0 + 10, DAY).alerts

@@ -9,8 +9,9 @@ and a restart or a rebalance, which reads the recorded state, repeats nothing.
 
 - ``sla_breach``: one per escalation step an awaiting lead has crossed (at ``created_at`` plus
   the step, or the step's worth of the owner's business time), while it still waits.
-- ``sla_resolved``: once, when a lead with a breach alert is no longer awaiting (touched or
-  closed).
+- ``sla_resolved``: once per highest step breached, when a lead with a breach alert is no longer
+  awaiting (touched or closed). Steps crossed while a lead was closed are not alerted when it
+  reopens; steps it crosses after that are, and resolve again.
 - ``deal_slipped``: once per deal and expected close date, when the open deal's date is over
   (the start of the next day in the reporting timezone).
 - a lead response: when the first response is known, and a new revision whenever it changes.
@@ -22,11 +23,14 @@ history does not page anyone about leads that were waiting last year.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import orjson
 
+from schemas.events import TERMINAL_STAGES
 from schemas.outputs import AlertKind, AlertRecord, LeadResponseRecord
 from streams.fold import deals
 from streams.fold.contributions import FoldContext, business_response_seconds
@@ -35,8 +39,8 @@ from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
 from streams.periods import PeriodKind
 
-RESOLVED_KEY = "sla_resolved"
 _BREACH = "sla_breach:"
+_RESOLVED = "sla_resolved:"  # with the highest step breached: a reopened lead that breaches further resolves again
 _SLIPPED = "deal_slipped:"
 
 
@@ -91,9 +95,14 @@ def fingerprint(record: LeadResponseRecord) -> str:
 
 
 def slip_at(expected_close: str, ctx: FoldContext) -> float:
-    """When a deal expected to close on that date has slipped: the start of the next day."""
-    day = date.fromisoformat(expected_close) + timedelta(days=1)
-    return ctx.calendar.start_of((PeriodKind.DAY, day.isoformat())).timestamp()
+    """When a deal expected to close on that date has slipped: the start of the next day
+    (``inf`` for 9999-12-31, ``-inf`` for dates so early no instant can hold them)."""
+    expected = date.fromisoformat(expected_close)
+    try:
+        day = expected + timedelta(days=1)
+        return ctx.calendar.start_of((PeriodKind.DAY, day.isoformat())).timestamp()
+    except (OverflowError, ValueError):
+        return float("inf") if expected.year > 5000 else float("-inf")
 
 
 def crossings(state: DealState, ctx: FoldContext) -> list[float]:
@@ -103,6 +112,16 @@ def crossings(state: DealState, ctx: FoldContext) -> list[float]:
         return []
     owner = state.stages[-1].rep
     return ctx.sla.crossings(created, deals.source(state), profile_at(ctx.profiles, owner, created))
+
+
+def waiting_since(state: DealState) -> float | None:
+    """When the lead last started to wait: its creation, or the stage event that reopened it
+    after it was won or lost (steps crossed while it was closed are not alerted)."""
+    since = deals.created_at(state)
+    for closed, reopened in pairwise(state.stages):
+        if closed.stage in TERMINAL_STAGES and reopened.stage not in TERMINAL_STAGES:
+            since = reopened.at
+    return since
 
 
 def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float) -> Plan:
@@ -135,8 +154,9 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
             )
         )
 
+    since = waiting_since(state) or created
     for number, crossed_at in enumerate(crossings(state, ctx), start=1):
-        if f"{_BREACH}{number}" not in sent and oldest <= crossed_at <= now:
+        if f"{_BREACH}{number}" not in sent and max(oldest, since) <= crossed_at <= now:
             alert(
                 AlertKind.SLA_BREACH,
                 str(number),
@@ -146,15 +166,16 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
                 threshold_seconds=steps[number - 1],
             )
     breached = [int(key[len(_BREACH) :]) for key in state.alerts if key.startswith(_BREACH)]
-    if breached and RESOLVED_KEY not in sent and not crossings(state, ctx):
+    highest = max(breached, default=0)
+    if highest and f"{_RESOLVED}{highest}" not in sent and not crossings(state, ctx):
         touch = deals.first_response(state)
         closing = deals.closing_stage(state)
         resolved_at = touch.at if touch is not None else closing.at if closing is not None else now
         alert(
             AlertKind.SLA_RESOLVED,
-            "",
+            str(highest),
             resolved_at,
-            step=max(breached),
+            step=highest,
             steps=len(steps),
             resolution="touched" if touch is not None else "closed",
         )
@@ -197,7 +218,7 @@ def next_due(state: DealState, ctx: FoldContext, now: float) -> float | None:
         slipped_at = slip_at(expected, ctx)
         if slipped_at > now:
             due.append(slipped_at)
-    return min(due, default=None)
+    return min((at for at in due if math.isfinite(at)), default=None)
 
 
 def _decimal(micro: int) -> str:

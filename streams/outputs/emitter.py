@@ -8,7 +8,7 @@ mark them sent are written (:mod:`streams.fold.outputs`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from streams.codec import decode_deal, encode_deal
 from streams.fold.contributions import FoldContext
@@ -32,12 +32,14 @@ class Outputs:
         responses_topic: str,
         lookback_seconds: float,
         publish: Publish,
+        resized: Callable[[int, int, int], object] | None = None,
     ) -> None:
         self.ctx = ctx
         self.alerts_topic = alerts_topic
         self.responses_topic = responses_topic
         self.lookback_seconds = lookback_seconds
         self.publish_records = publish
+        self.resized = resized  # (partition, old bytes, new bytes) of a deal record the timer rewrote
         self.schedule = AlertSchedule()
 
     def plan(self, partition: int, state: DealState, now: float) -> Plan:
@@ -46,13 +48,9 @@ class Outputs:
         self.schedule.set(state.deal_id, partition, next_due(owed.state, self.ctx, now))
         return owed
 
-    def check_soon(self, deals: Iterable[tuple[int, DealState]], now: float) -> None:
-        """Have the timer look at these deals (their profiles or ownership changed)."""
-        for partition, state in deals:
-            self.schedule.set(state.deal_id, partition, now)
-
     def reschedule(self, partition: int, state: DealState, now: float) -> None:
-        """After a rebuild: due now when the deal owes something, else at its next step."""
+        """After a rebuild or a profile change: due now when the deal owes something, else at its
+        next step."""
         owed = plan(state, self.ctx, now, self.lookback_seconds).owed
         self.schedule.set(state.deal_id, partition, now if owed else next_due(state, self.ctx, now))
 
@@ -80,7 +78,10 @@ class Outputs:
             owed = self.plan(partition, state, now)
             if owed.owed:
                 plans.append(owed)
-                writes.append((deal_id.encode(), encode_deal(partition, owed.state), partition))
+                record = encode_deal(partition, owed.state)
+                writes.append((deal_id.encode(), record, partition))
+                if self.resized is not None:
+                    self.resized(partition, len(stored), len(record))
         await self.publish(plans)
         await deals.write_many(writes)
         return len(plans)
