@@ -35,7 +35,7 @@ class StageFact:
     event_id: str
     stage: str
     rep: str
-    team: str | None  # None: the rep's profile team, resolved when read
+    team: str | None  # None: the team of the rep's profile in force (streams/fold/contributions.py)
     amount_micro: int | None
     currency: str
     source: str | None
