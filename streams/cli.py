@@ -84,8 +84,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    print("leadpulse import: not implemented yet", file=sys.stderr)
-    return 2
+    from pathlib import Path
+
+    from streams.importer.run import run_import
+
+    settings = _settings_or_exit()
+    _logging(settings)
+    if settings.embedded_broker:
+        print("leadpulse import: set LEADPULSE_BROKER to the cluster to import into", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"leadpulse import: {path} is not a readable file", file=sys.stderr)
+        return 2
+    return run_import(settings, path, progress=not args.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by demo
     simulate.set_defaults(run=cmd_simulate)
     backfill = commands.add_parser("import", help="backfill a JSONL export")
-    backfill.add_argument("file")
+    backfill.add_argument("file", help='JSONL: one {"topic", "key", "value"} object a line, value the raw message')
+    backfill.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     backfill.set_defaults(run=cmd_import)
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -1,0 +1,1 @@
+"""``leadpulse import FILE.jsonl``: backfill an export into the input topics (SPEC §5)."""
