@@ -1,0 +1,70 @@
+"""Query parameters of the API, parsed into periods and limits, or a 400 that says what is wrong.
+
+``period`` is ``hour``, ``day``, ``week`` or ``month`` (default ``day``). ``start`` names a moment
+inside the period, in the reporting timezone: a date (``2024-03-05``) for every kind, a month
+(``2024-03``) for months, a date and hour (``2024-03-05T14`` or ``2024-03-05T14:00``, optionally
+with an offset) for hours. Any date in a week names that week. Default: the current period.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+
+from streams.periods import Calendar, Period, PeriodKind
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+_HOUR = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2})(:00)?([+-][0-9]{2}:[0-9]{2}|Z)?")
+
+
+class BadParameter(ValueError):
+    """A query parameter is invalid; the message names it (an HTTP 400)."""
+
+
+def period_of(query: Mapping[str, str], calendar: Calendar, now: float) -> Period:
+    kind_text = query.get("period", PeriodKind.DAY.value)
+    try:
+        kind = PeriodKind(kind_text)
+    except ValueError:
+        raise BadParameter(f"period must be one of hour, day, week, month (got {kind_text[:40]!r})") from None
+    start = query.get("start")
+    if start is None:
+        return calendar.period_of(kind, now)
+    return calendar.period_of(kind, _instant(kind, start, calendar))
+
+
+def _instant(kind: PeriodKind, text: str, calendar: Calendar) -> float:
+    """An instant inside the period ``start`` names."""
+    shown = repr(text[:40])
+    try:
+        if kind is PeriodKind.HOUR:
+            match = _HOUR.fullmatch(text)
+            if match is None:
+                raise BadParameter(f"start for an hour is YYYY-MM-DDTHH, e.g. 2024-03-05T14 (got {shown})")
+            day, hour, _, offset = match.groups()
+            moment = datetime.fromisoformat(f"{day}T{hour}:00{(offset or '').replace('Z', '+00:00')}")
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=calendar.zone)
+            return moment.timestamp() + 1
+        if kind is PeriodKind.MONTH and _MONTH.fullmatch(text):
+            text += "-01"
+        day = date.fromisoformat(text)
+        if len(text) != 10:
+            raise ValueError("not YYYY-MM-DD")
+        return datetime(day.year, day.month, day.day, 12, tzinfo=calendar.zone).timestamp()
+    except BadParameter:
+        raise
+    except (ValueError, OverflowError):
+        raise BadParameter(f"start is not a date (YYYY-MM-DD) for period={kind.value} (got {shown})") from None
+
+
+def limit_of(query: Mapping[str, str]) -> int:
+    text = query.get("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadParameter(f"limit must be a whole number from 1 to {MAX_LIMIT} (got {text[:40]!r})")
+    return int(text)
