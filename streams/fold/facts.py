@@ -29,6 +29,12 @@ def to_micro(value: Decimal | float) -> int:
     return round(value * MICRO)
 
 
+def decimal_text(micro: int) -> str:
+    """Micro-units as an exact decimal string (``2500500000`` -> ``"2500.5"``)."""
+    units, fraction = divmod(micro, MICRO)
+    return f"{units}.{fraction:06d}".rstrip("0").rstrip(".")
+
+
 @dataclass(frozen=True, slots=True)
 class StageFact:
     at: float

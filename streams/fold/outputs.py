@@ -35,7 +35,7 @@ from schemas.outputs import AlertKind, AlertRecord, LeadResponseRecord
 from streams.fold import deals
 from streams.fold.contributions import FoldContext, business_response_seconds
 from streams.fold.deals import DealState
-from streams.fold.facts import MICRO
+from streams.fold.facts import decimal_text
 from streams.fold.profiles import profile_at, team_at
 from streams.periods import PeriodKind
 
@@ -189,7 +189,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
                 expected,
                 slipped_at,
                 expected_close_date=date.fromisoformat(expected),
-                amount=None if amount_micro is None else _decimal(amount_micro),
+                amount=None if amount_micro is None else decimal_text(amount_micro),
                 currency=currency,
             )
 
@@ -219,8 +219,3 @@ def next_due(state: DealState, ctx: FoldContext, now: float) -> float | None:
         if slipped_at > now:
             due.append(slipped_at)
     return min((at for at in due if math.isfinite(at)), default=None)
-
-
-def _decimal(micro: int) -> str:
-    units, fraction = divmod(micro, MICRO)
-    return f"{units}.{fraction:06d}".rstrip("0").rstrip(".")
