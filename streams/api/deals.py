@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 from streams.api.models import Closed, DealBody, FirstResponse, SlaState
 from streams.fold import deals
 from streams.fold.contributions import FoldContext, business_response_seconds, lost_reason
 from streams.fold.deals import DealState
 from streams.fold.facts import decimal_text
-from streams.fold.outputs import crossings
+from streams.fold.outputs import crossings, instant
 from streams.fold.profiles import team_at
-
-
-def _instant(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def deal_body(state: DealState, ctx: FoldContext, now: float) -> DealBody | None:
@@ -31,7 +27,7 @@ def deal_body(state: DealState, ctx: FoldContext, now: float) -> DealBody | None
         owner = deals.stage_at(state, touch.at)
         assert owner is not None
         response = FirstResponse(
-            at=_instant(touch.at),
+            at=instant(touch.at),
             kind="call" if touch.kind == "call" else "email",
             rep=owner.rep,
             seconds=touch.at - created,
@@ -41,7 +37,7 @@ def deal_body(state: DealState, ctx: FoldContext, now: float) -> DealBody | None
     closed = None
     if closing is not None:
         outcome = "won" if closing.stage == "won" else "lost"
-        closed = Closed(outcome=outcome, at=_instant(closing.at), lost_reason=lost_reason(state))
+        closed = Closed(outcome=outcome, at=instant(closing.at), lost_reason=lost_reason(state))
     steps = list(ctx.sla.steps(source))
     waiting = crossings(state, ctx)
     crossed = sum(1 for at in waiting if at <= now)
@@ -62,7 +58,7 @@ def deal_body(state: DealState, ctx: FoldContext, now: float) -> DealBody | None
         amount=None if amount_micro is None else decimal_text(amount_micro),
         currency=currency,
         expected_close_date=None if expected is None else date.fromisoformat(expected),
-        created_at=_instant(created),
+        created_at=instant(created),
         first_response=response,
         sla=SlaState(
             state=sla_state, steps_seconds=steps, steps_crossed=crossed, business_hours=ctx.sla.business_hours

@@ -55,7 +55,8 @@ class Plan:
         return bool(self.alerts) or self.response is not None
 
 
-def _instant(epoch: float) -> datetime:
+def instant(epoch: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime (how output records carry times)."""
     return datetime.fromtimestamp(epoch, UTC)
 
 
@@ -77,8 +78,8 @@ def lead_response(state: DealState, ctx: FoldContext, revision: int = 1) -> Lead
         rep=owner.rep,
         team=team_at(ctx.profiles, owner.rep, owner.team, touch.at),
         source=source,
-        created_at=_instant(created),
-        first_touch_at=_instant(touch.at),
+        created_at=instant(created),
+        first_touch_at=instant(touch.at),
         first_touch_kind="call" if touch.kind == "call" else "email",
         first_touch_event_id=touch.event_id,
         response_seconds=seconds,
@@ -147,8 +148,8 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
                 rep=owner.rep,
                 team=team_at(ctx.profiles, owner.rep, owner.team, at),
                 source=source,
-                at=_instant(at),
-                created_at=_instant(created),
+                at=instant(at),
+                created_at=instant(created),
                 business_hours=ctx.sla.business_hours,
                 **fields,
             )
