@@ -204,11 +204,12 @@ class BatchProcessor:
                 continue
             state = result.state
             owed = None if self.outputs is None else self.outputs.plan(partition, state, now)
-            if owed is not None and owed.owed:
+            owes = owed is not None and owed.owed
+            if owes:
                 plans.append(owed)
                 state = owed.state
             record = encode_deal(partition, state)
-            (owing if owed is not None and owed.owed else writes).append((key, record, partition))
+            (owing if owes else writes).append((key, record, partition))
             self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
         publishing = [self.outputs.publish(plans)] if self.outputs is not None and plans else []
         await asyncio.gather(self.deals.write_many(writes), *publishing, *dead_letters)

@@ -22,14 +22,13 @@ from prometheus_client.registry import Collector
 from streams.codec import IntakeTally
 from streams.config import Settings
 from streams.fold.facts import MICRO, DealTopic
-from streams.fold.profiles import team_at
+from streams.fold.profiles import profile_at, team_at
 from streams.metrics import catalog
 from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.figures import (
     FigureReader,
     activity_targets,
     cumulative_buckets,
-    current_profile,
     scalar,
 )
 from streams.metrics.labels import SourceLabels
@@ -182,7 +181,7 @@ class LeadPulseCollector(Collector):
     def _profiles(self, owned: Ownership, now: float) -> Iterator[Metric]:
         quota, targets = _family(catalog.MONTHLY_QUOTA), _family(catalog.ACTIVITY_TARGET)
         for rep in self._owned_reps(owned):
-            profile = current_profile(self.directory, rep, now)
+            profile = profile_at(self.directory, rep, now)
             if profile is None:
                 continue
             if profile.monthly_quota_micro is not None:

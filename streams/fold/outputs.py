@@ -156,7 +156,8 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
         )
 
     since = waiting_since(state) or created
-    for number, crossed_at in enumerate(crossings(state, ctx), start=1):
+    waiting = crossings(state, ctx)  # empty once the lead is touched or closed
+    for number, crossed_at in enumerate(waiting, start=1):
         if f"{_BREACH}{number}" not in sent and max(oldest, since) <= crossed_at <= now:
             alert(
                 AlertKind.SLA_BREACH,
@@ -168,7 +169,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
             )
     breached = [int(key[len(_BREACH) :]) for key in state.alerts if key.startswith(_BREACH)]
     highest = max(breached, default=0)
-    if highest and f"{_RESOLVED}{highest}" not in sent and not crossings(state, ctx):
+    if highest and f"{_RESOLVED}{highest}" not in sent and not waiting:
         touch = deals.first_response(state)
         closing = deals.closing_stage(state)
         resolved_at = touch.at if touch is not None else closing.at if closing is not None else now

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
-from streams.fold.profiles import Profile, ProfileLookup, in_force, team_at
+from streams.fold.profiles import Profile, ProfileLookup, team_at
 from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.labels import SourceLabels, TopReasons
 from streams.periods import Calendar, Period, PeriodKind
@@ -166,10 +166,6 @@ class FigureReader:
             cell[1] = max(cell[1], self.now - lead.created_at)
             cell[2] += self.now > lead.breach_at
         return waiting
-
-
-def current_profile(profiles: ProfileLookup, rep: str, now: float) -> Profile | None:
-    return in_force(profiles.history(rep), now)
 
 
 def activity_targets(profile: Profile) -> Iterator[tuple[str, str, float]]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streams.fold.facts import MICRO
+from streams.fold.profiles import profile_at
 from streams.metrics import catalog
 from streams.metrics.catalog import Kind, MetricSpec, Scope
-from streams.metrics.figures import Accumulator, FigureReader, activity_targets, current_profile
+from streams.metrics.figures import Accumulator, FigureReader, activity_targets
 from streams.periods import Period, PeriodKind
 
 SubjectKind = Literal["rep", "team"]
@@ -120,7 +121,7 @@ def _profile_parts(reader: FigureReader, subject: SubjectKind, name: str) -> Par
     targets: dict[tuple[str, ...], list[float]] = {}
     reps: Iterable[str] = [name] if subject == "rep" else reader.profiles.reps()
     for rep in reps:
-        profile = current_profile(reader.profiles, rep, reader.now)
+        profile = profile_at(reader.profiles, rep, reader.now)
         if profile is None or (subject == "team" and profile.team != name):
             continue
         if profile.monthly_quota_micro is not None:
