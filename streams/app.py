@@ -50,6 +50,14 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
-        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        # Announced in the group's membership metadata: how the others reach this worker's API.
+        canonical_url=settings.advertised_url(),
+        # Faust's own pages would bypass the API token (/table serves raw table values) and
+        # Faust's production index would take "/", where the live page is: none are served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         datadir=str(settings.data_dir),
     )

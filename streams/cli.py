@@ -57,8 +57,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ]
         simulator = subprocess.Popen(command, env=env)
         print(
-            f"LeadPulse demo: broker {bootstrap}, metrics at http://{settings.web_host}:{settings.web_port}/metrics "
-            "(Ctrl-C stops everything)",
+            f"LeadPulse demo: broker {bootstrap}; the live page at http://{settings.web_host}:{settings.web_port}/, "
+            "metrics at /metrics, the API as /openapi.json describes (Ctrl-C stops everything)",
             flush=True,
         )
         try:

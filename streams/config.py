@@ -8,12 +8,13 @@ failure into a :class:`ConfigError` whose message names each bad variable.
 from __future__ import annotations
 
 import re
+import socket
 import zoneinfo
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
@@ -107,6 +108,10 @@ class Settings(BaseSettings):
     retention: Retention = Retention()
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
+    web_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="How the other workers reach this one's web server (default from host and port).",
+    )
     api_token: SecretStr | None = None
     batch_max_events: int = Field(default=2000, ge=1, description="Events folded per batch at most.")
     batch_max_seconds: float = Field(default=0.2, gt=0, description="Longest wait to fill a batch.")
@@ -138,6 +143,15 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"source {source!r}: {exc}") from None
         return value
+
+    def advertised_url(self) -> str:
+        """The URL this worker announces to its group, for the API's routing and gathering."""
+        if self.web_url is not None:
+            return str(self.web_url).rstrip("/")
+        host = self.web_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()  # listening everywhere: the others know this host by name
+        return f"http://{host}:{self.web_port}"
 
     def sla_policy(self) -> SlaPolicy:
         return policy_from(self.sla_default_seconds, self.sla_by_source, self.sla_business_hours)

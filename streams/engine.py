@@ -20,12 +20,17 @@ from prometheus_client import CollectorRegistry
 
 from schemas.outputs import DeadLetterRecord
 from streams.agents import raw_topic, register_agents
+from streams.api.cluster import Gatherer
+from streams.api.local import LocalView
+from streams.api.routes import register_routes
+from streams.api.service import Api
 from streams.app import build_app
 from streams.codec import deal_partition, decode_deal
 from streams.config import Settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
+from streams.metrics.labels import SourceLabels
 from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
 from streams.processor import BatchProcessor
@@ -33,8 +38,7 @@ from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.tables import Tables, declare_tables
-from streams.topics import TopicLayout, changelog_name
-from streams.web import register_routes
+from streams.topics import TopicLayout, changelog_name, topic_names
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +115,43 @@ class Engine:
                 before_read=self._sync_profiles_if_idle,
             )
         )
-        register_routes(self.app, self.registry, self.is_ready)
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        self.gatherer = Gatherer(self._members, settings.advertised_url(), layout.deal_partitions, token)
+        self.api = Api(
+            LocalView(
+                rollups=self.rollups,
+                directory=self.directory,
+                deals=self.tables.deals.data,
+                ctx=self.ctx,
+                source_labels=SourceLabels(settings.sla_by_source),
+                topic_names=topic_names(settings),
+                owned=self._owned_deal_partitions,
+                clock=clock,
+                before_read=self._sync_profiles_if_idle,
+            ),
+            self.gatherer,
+        )
+        register_routes(
+            self.app.web.web_app, self.api, self.registry, self.is_ready, token=token, version=leadpulse_version()
+        )
         self._ready = False
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
+
+    def _members(self) -> dict[str, list[int]]:
+        """The group's workers by URL, with the deal partitions each owns (Faust's assignment)."""
+        changelog = self.tables.deals.changelog_topic.get_topic_name()
+        return {
+            str(url): list(topics.get(changelog, []))
+            for url, topics in self.app.router.table_metadata(self.tables.deals.name).items()
+        }
+
+    def _owned_deal_partitions(self) -> frozenset[int] | None:
+        if not self.is_ready():
+            return None
+        return self._active(self.settings.topics.deal_stages)
 
     def _reschedule(self, moved: list[tuple[int, DealState]]) -> None:
         """Deals whose profiles changed: due now only if that changed what they owe."""

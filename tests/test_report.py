@@ -29,7 +29,7 @@ def figures(harness: Harness, subject: str, name: str, period: tuple = TODAY) ->
 
 
 def value(rows: list[dict], **labels: str) -> object:
-    (row,) = [row for row in rows if all(row[key] == wanted for key, wanted in labels.items())]
+    (row,) = [row for row in rows if all(row["labels"][key] == wanted for key, wanted in labels.items())]
     return row.get("value", row)
 
 
@@ -78,7 +78,8 @@ def test_the_current_period_agrees_with_metrics(scenario: Harness) -> None:  # n
             if name in spec.exposed_names:
                 kept = dict(labels)
                 from_metrics[tuple(kept[label] for label in labels_kept(spec))] += sample_value
-        rendered = {tuple(row[label] for label in labels_kept(spec)): row["value"] for row in render(report)[spec.name]}
+        rows = render(report)[spec.name]
+        rendered = {tuple(row["labels"][label] for label in labels_kept(spec)): row["value"] for row in rows}
         assert rendered == pytest.approx(dict(from_metrics)), spec.name
 
 

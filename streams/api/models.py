@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class _Body(BaseModel):
@@ -54,3 +54,57 @@ class DealBody(_Body):
     alerts_sent: list[str] = Field(description="Keys of the alerts published about the deal.")
     stage_events: int
     activities: int
+
+
+class PeriodBody(_Body):
+    kind: Literal["hour", "day", "week", "month"]
+    label: str = Field(description="The period as the `period` label names it (e.g. 2024-03-05, 2024-W10).")
+    start: AwareDatetime = Field(description="When it starts, in the reporting timezone.")
+
+
+class MetricRow(_Body):
+    """One series of a catalog metric, without the subject's rep or team label and the period."""
+
+    labels: dict[str, str]
+    value: float | None = Field(default=None, description="Counters and gauges, in the metric's unit.")
+    count: int | None = Field(default=None, description="Histograms: observations.")
+    sum: float | None = Field(default=None, description="Histograms: their sum, in the metric's unit.")
+    buckets: dict[str, int] | None = Field(
+        default=None, description='Histograms: cumulative counts by upper bound, "+Inf" last.'
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A counter's row has no histogram fields and a histogram's no value."""
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+class MetricsBody(_Body):
+    subject: Literal["rep", "team"]
+    name: str
+    period: PeriodBody
+    metrics: dict[str, list[MetricRow]] = Field(
+        description="Every catalog item by its Prometheus name (README: metric catalog); [] where nothing happened."
+    )
+
+
+class AwaitingLeadBody(_Body):
+    deal_id: str
+    rep: str
+    source: str | None
+    created_at: AwareDatetime
+    waiting_seconds: float
+    sla_breached: bool = Field(description="Past its first SLA step now.")
+
+
+class AwaitingBody(_Body):
+    team: str
+    at: AwareDatetime = Field(description="The moment the waits are measured at.")
+    total: int = Field(description="Leads waiting, all of them (the list stops at `limit`).")
+    breached: int = Field(description="Of those, past their first SLA step.")
+    oldest_waiting_seconds: float
+    leads: list[AwaitingLeadBody] = Field(description="Oldest first.")
+
+
+class TeamsBody(_Body):
+    teams: list[str] = Field(description="The teams of the reps' profiles in force now, sorted.")

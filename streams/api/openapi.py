@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from streams.api.models import DealBody, ErrorBody
+from streams.api.models import AwaitingBody, DealBody, ErrorBody, MetricsBody, TeamsBody
+from streams.api.params import DEFAULT_LIMIT, MAX_LIMIT
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _PERIOD_PARAMETERS = [
@@ -27,7 +28,36 @@ class Route:
     guarded: bool = True  # needs the bearer token when one is set
 
 
-ROUTES = (Route("/deals/{deal_id}", "A deal's state, answered by the worker that owns it.", DealBody, (401, 404, 503)),)
+_LIMIT = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        "description": "The oldest this many leads.",
+    }
+]
+ROUTES = (
+    Route("/deals/{deal_id}", "A deal's state, answered by the worker that owns it.", DealBody, (401, 404, 503)),
+    Route(
+        "/reps/{rep_id}/metrics",
+        "Every catalog item for a rep in one period, gathered from every worker.",
+        MetricsBody,
+        parameters=_PERIOD_PARAMETERS,
+    ),
+    Route(
+        "/teams/{team}/metrics",
+        "Every catalog item for a team in one period, gathered from every worker.",
+        MetricsBody,
+        parameters=_PERIOD_PARAMETERS,
+    ),
+    Route(
+        "/teams/{team}/awaiting",
+        "The team's leads waiting for a first response now, oldest first, gathered from every worker.",
+        AwaitingBody,
+        parameters=_LIMIT,
+    ),
+    Route("/teams", "The teams of the reps' profiles in force now.", TeamsBody, (401, 503)),
+)
 _ERRORS = {
     400: "A parameter is invalid.",
     401: "The bearer token is missing or wrong.",

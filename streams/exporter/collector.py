@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from streams.codec import IntakeTally
 from streams.config import Settings
-from streams.fold.facts import MICRO, DealTopic
+from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
 from streams.metrics import catalog
 from streams.metrics.catalog import Kind, MetricSpec
@@ -37,6 +37,7 @@ from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.tables import DEALS as DEALS_TABLE
 from streams.tables import REP_PROFILES as REP_PROFILES_TABLE
+from streams.topics import topic_names
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,7 @@ class LeadPulseCollector(Collector):
         self.clock = clock
         self.before_read = before_read
         self.source_labels = SourceLabels(settings.sla_by_source)
-        # DealTopic name ("calls") -> the configured Kafka topic name
-        self.topic_names = {
-            topic.name.lower(): str(getattr(settings.topics, topic.name.lower())) for topic in DealTopic
-        }
+        self.topic_names = topic_names(settings)
 
     def describe(self) -> list[Metric]:
         """Declared up front so registering never reads tables that may still be recovering."""

@@ -132,18 +132,22 @@ def _profile_parts(reader: FigureReader, subject: SubjectKind, name: str) -> Par
 
 
 def render(report: Report) -> dict[str, list[dict[str, Any]]]:
-    """Every reported metric as ``[{label: value, ..., "value": v}]`` (histograms: count, sum
-    and cumulative buckets), in the metric's units."""
+    """Every reported metric as ``[{"labels": {...}, "value": v}]`` (histograms: count, sum and
+    cumulative buckets instead of value), in the metric's units."""
     out: dict[str, list[dict[str, Any]]] = {}
     for spec in reported_specs():
         names = labels_kept(spec) if spec.sources else _custom_labels(spec)
-        rows = []
-        for labels, acc in sorted(report.parts.get(spec.name, {}).items()):
-            row: dict[str, Any] = dict(zip(names, labels, strict=True))
-            row.update(_value(spec, acc))
-            rows.append(row)
-        out[spec.name] = rows
+        out[spec.name] = [
+            {"labels": dict(zip(names, labels, strict=True)), **_value(spec, acc)}
+            for labels, acc in sorted(report.parts.get(spec.name, {}).items())
+        ]
     return out
+
+
+def mentions(report: Report) -> bool:
+    """Whether anything ever happened for the subject in these parts (lifetime and live figures
+    included, whatever the period): an unknown rep or team has no non-zero figure at all."""
+    return any(any(value for value in acc) for rows in report.parts.values() for acc in rows.values())
 
 
 def _custom_labels(spec: MetricSpec) -> tuple[str, ...]:

@@ -1,0 +1,120 @@
+"""The API's answers, free of the web framework: parameters in, a response model out, or an
+exception that says which error status it is (400 :class:`BadParameter`, 404 :class:`NotFound`,
+503 :class:`NotReady`).
+
+The worker asked gathers the parts of every worker of the group (:mod:`streams.api.cluster`)
+over internal routes that answer from the asked worker's own partitions only
+(:mod:`streams.api.local`); those routes take the period as the asking worker resolved it, so
+every worker sums the same period even across midnight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from streams.api.cluster import segment
+from streams.api.local import LocalView, awaiting_lead_body
+from streams.api.models import AwaitingBody, DealBody, MetricRow, MetricsBody, PeriodBody, TeamsBody
+from streams.api.params import BadParameter, limit_of, period_of
+from streams.fold.outputs import instant
+from streams.metrics.report import Report, SubjectKind, mentions, render
+from streams.periods import Period, PeriodKind
+
+INTERNAL = "/internal"
+
+
+class NotFound(LookupError):
+    """An unknown deal, rep or team (an HTTP 404)."""
+
+
+class Gather(Protocol):
+    async def gather(self, path: str, query: Mapping[str, str], local: Any) -> list[dict[str, Any]]: ...
+
+
+class Api:
+    def __init__(self, local: LocalView, cluster: Gather) -> None:
+        self.local = local
+        self.cluster = cluster
+        self.calendar = local.ctx.calendar
+
+    async def deal(self, deal_id: str) -> DealBody:
+        mine = self.local.deal(deal_id)
+        found = mine["deal"]
+        if found is None:  # the deal's partition is another worker's: ask them all at once
+            answers = await self.cluster.gather(f"{INTERNAL}/deals/{segment(deal_id)}", {}, lambda: mine)
+            found = next((answer["deal"] for answer in answers if answer["deal"] is not None), None)
+        if found is None:
+            raise NotFound(f"unknown deal {deal_id!r}")
+        return DealBody.model_validate(found)
+
+    async def metrics(self, subject: SubjectKind, name: str, query: Mapping[str, str]) -> MetricsBody:
+        period = period_of(query, self.calendar, self.local.clock())
+        internal = {"kind": period[0].value, "label": period[1]}
+        answers = await self.cluster.gather(
+            f"{INTERNAL}/reports/{subject}/{segment(name)}",
+            internal,
+            lambda: self.local.report(subject, name, period),
+        )
+        merged = Report(subject, name, period)
+        for answer in answers:
+            merged = merged.merge(Report.from_json(answer["report"]))
+        if not any(answer["known"] for answer in answers) and not mentions(merged):
+            raise NotFound(f"unknown {subject} {name!r}")
+        rendered = render(merged)
+        return MetricsBody(
+            subject=subject,
+            name=name,
+            period=PeriodBody(kind=period[0].value, label=period[1], start=self.calendar.start_of(period)),
+            metrics={metric: [MetricRow(**row) for row in rows] for metric, rows in rendered.items()},
+        )
+
+    async def awaiting(self, team: str, query: Mapping[str, str]) -> AwaitingBody:
+        limit = limit_of(query)
+        answers = await self.cluster.gather(
+            f"{INTERNAL}/awaiting/{segment(team)}",
+            {"limit": str(limit)},
+            lambda: self.local.awaiting(team, limit),
+        )
+        total = sum(answer["total"] for answer in answers)
+        if not total and not any(answer["known"] for answer in answers):
+            raise NotFound(f"unknown team {team!r}")
+        now = max(answer["now"] for answer in answers)
+        leads = sorted(
+            (lead for answer in answers for lead in answer["leads"]),
+            key=lambda lead: (lead["created_at"], lead["deal_id"]),
+        )
+        oldest = max(0.0, now - leads[0]["created_at"]) if leads else 0.0
+        return AwaitingBody(
+            team=team,
+            at=instant(now),
+            total=total,
+            breached=sum(answer["breached"] for answer in answers),
+            oldest_waiting_seconds=oldest,
+            leads=[awaiting_lead_body(lead, now) for lead in leads[:limit]],
+        )
+
+    def teams(self) -> TeamsBody:
+        self.local.partitions_or_raise()
+        return TeamsBody(teams=self.local.teams())
+
+    # The internal routes: this worker's own part.
+
+    def local_deal(self, deal_id: str) -> dict[str, Any]:
+        return self.local.deal(deal_id)
+
+    def local_report(self, subject: str, name: str, query: Mapping[str, str]) -> dict[str, Any]:
+        if subject not in ("rep", "team"):
+            raise NotFound(f"unknown subject {subject!r}")
+        return self.local.report(subject, name, self._internal_period(query))  # type: ignore[arg-type]
+
+    def local_awaiting(self, team: str, query: Mapping[str, str]) -> dict[str, Any]:
+        return self.local.awaiting(team, limit_of(query))
+
+    def _internal_period(self, query: Mapping[str, str]) -> Period:
+        try:
+            period = (PeriodKind(query.get("kind", "")), query.get("label", ""))
+            self.calendar.start_of(period)
+        except ValueError:
+            raise BadParameter("kind and label must name a period") from None
+        return period
