@@ -58,7 +58,9 @@ class DealBody(_Body):
 
 class PeriodBody(_Body):
     kind: Literal["hour", "day", "week", "month"]
-    label: str = Field(description="The period as the `period` label names it (e.g. 2024-03-05, 2024-W10).")
+    label: str = Field(
+        description="The period: a date; a week by its Monday; a month as 2024-03; an hour as its start."
+    )
     start: AwareDatetime = Field(description="When it starts, in the reporting timezone.")
 
 
