@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -161,6 +163,23 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def get_status(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """An HTTP GET's status and JSON body, whatever the status."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    """An HTTP GET's JSON body; fails on any status but 200."""
+    status, body = get_status(url, headers)
+    assert status == 200, (url, status, body)
+    return body
 
 
 def settled_pair(

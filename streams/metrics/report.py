@@ -136,7 +136,7 @@ def render(report: Report) -> dict[str, list[dict[str, Any]]]:
     cumulative buckets instead of value), in the metric's units."""
     out: dict[str, list[dict[str, Any]]] = {}
     for spec in reported_specs():
-        names = labels_kept(spec) if spec.sources else _custom_labels(spec)
+        names = labels_shown(spec)
         out[spec.name] = [
             {"labels": dict(zip(names, labels, strict=True)), **_value(spec, acc)}
             for labels, acc in sorted(report.parts.get(spec.name, {}).items())
@@ -150,7 +150,10 @@ def mentions(report: Report) -> bool:
     return any(any(value for value in acc) for rows in report.parts.values() for acc in rows.values())
 
 
-def _custom_labels(spec: MetricSpec) -> tuple[str, ...]:
+def labels_shown(spec: MetricSpec) -> tuple[str, ...]:
+    """The labels of a metric's rows in a rendered report."""
+    if spec.sources:
+        return labels_kept(spec)
     if spec.name == catalog.MONTHLY_QUOTA.name:
         return ("currency",)
     if spec.name == catalog.ACTIVITY_TARGET.name:
