@@ -6,7 +6,7 @@
     python3 dev.py bench   # the same-run benchmark
 
 Creates ``.venv`` and installs the project into it (again only when pyproject.toml changed),
-and installs Debian's ``prometheus`` package (for promtool) when the deploy tests need it.
+and installs the Debian packages the tests drive (promtool, amtool, chromium and chromedriver).
 """
 
 from __future__ import annotations
@@ -58,20 +58,26 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_prometheus_tools() -> None:
-    """Debian's prometheus packages give the real promtool and amtool (used by the deploy tests)."""
-    if shutil.which("promtool") and shutil.which("amtool"):
+# Debian packages the tests drive, by the commands they provide: the real promtool and amtool
+# (deploy tests) and a real browser with its matching driver (the live page's test).
+TEST_TOOLS = {
+    "promtool": "prometheus",
+    "amtool": "prometheus-alertmanager",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
+}
+
+
+def ensure_test_tools() -> None:
+    missing = sorted({package for command, package in TEST_TOOLS.items() if not shutil.which(command)})
+    if not missing:
         return
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        sys.exit("the deploy tests need promtool and amtool: apt-get install prometheus prometheus-alertmanager")
-    say("installing Debian's prometheus and prometheus-alertmanager packages (promtool, amtool)")
+        sys.exit(f"the tests need Debian's {', '.join(missing)}: apt-get install {' '.join(missing)}")
+    say(f"installing Debian's {', '.join(missing)} (the tests drive the real tools)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus", "prometheus-alertmanager"],
-        check=True,
-        env=env,
-    )
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
 
 
 def main() -> int:
@@ -83,7 +89,7 @@ def main() -> int:
     if command == "run":
         return subprocess.call([str(BIN / "leadpulse"), "demo", *extra])
     if command == "test":
-        ensure_prometheus_tools()
+        ensure_test_tools()
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *extra])
     if command == "bench":
         return subprocess.call([str(BIN / "python"), "-m", "bench.run", *extra])

@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.broker import free_port
+from streams.config import load_settings
+from streams.simulate import CrmSimulation
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 
@@ -163,6 +165,14 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def simulated_messages(seconds: float, rate: float = 10) -> list[tuple[str, bytes | None, bytes]]:
+    """The simulator's profiles and its traffic of the last ``seconds``, as messages to produce."""
+    now = time.time()
+    simulation = CrmSimulation(load_settings(), seed=3, rate=rate)
+    messages = [*simulation.profiles(now - seconds - 60), *simulation.backfill(now - seconds, now)]
+    return [(message.topic, message.key, message.value) for message in messages]
 
 
 def get_status(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:

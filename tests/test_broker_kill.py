@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
-from streams.config import load_settings
-from streams.simulate import CrmSimulation
-from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, produce, select, settled_pair, total, wait_until
+from tests.harness import (
+    CATALOG_SAMPLES,
+    SPEC_SAMPLES,
+    WorkerProcess,
+    produce,
+    select,
+    settled_pair,
+    simulated_messages,
+    total,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
 COMPARED = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
-
-
-def simulated_messages(seconds: float) -> list[tuple[str, bytes | None, bytes]]:
-    now = time.time()
-    simulation = CrmSimulation(load_settings(), seed=3, rate=10)
-    messages = [*simulation.profiles(now - seconds - 60), *simulation.backfill(now - seconds, now)]
-    return [(message.topic, message.key, message.value) for message in messages]
 
 
 def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
