@@ -59,12 +59,14 @@ def ensure_venv() -> None:
 
 
 # Debian packages the tests drive, by the commands they provide: the real promtool and amtool
-# (deploy tests) and a real browser with its matching driver (the live page's test).
+# (deploy tests), docker-compose (the compose file's checks), and a real browser with its matching
+# driver (the live page's test).
 TEST_TOOLS = {
     "promtool": "prometheus",
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    "docker-compose": "docker-compose",  # validates docker-compose.yml (no Docker engine needed)
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from streams.config import ConfigError, load_settings
@@ -51,3 +53,14 @@ def test_sla_escalation_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     assert policy.steps(None) == (300, 900, 3600) and policy.steps("inbound_demo") == (120, 600)
     assert policy.steps("referral") == (60,) and policy.sla_seconds("inbound_demo") == 120
     assert policy.business_hours
+
+
+def test_the_advertised_url_names_a_reachable_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().advertised_url() == "http://127.0.0.1:6066"
+    listening_everywhere = load_settings(web_host="0.0.0.0", web_port=7000).advertised_url()
+    assert listening_everywhere == f"http://{socket.gethostname()}:7000"
+    monkeypatch.setenv("LEADPULSE_WEB_URL", "http://worker-9:6066/")
+    assert load_settings().advertised_url() == "http://worker-9:6066"
+    monkeypatch.setenv("LEADPULSE_WEB_URL", "worker-9")
+    with pytest.raises(ConfigError, match="LEADPULSE_WEB_URL"):
+        load_settings()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from streams.config import load_settings
 from streams.metrics.catalog import CATALOG
 from tests.test_processor_and_collector import NOW, Harness, call, stage
 
@@ -28,7 +29,7 @@ METRIC_NAME = re.compile(r"\bleadpulse_[a-z_]+\b")
 
 def tool(name: str) -> str:
     path = shutil.which(name)
-    assert path, f"{name} is missing: python3 dev.py test installs Debian's prometheus packages"
+    assert path, f"{name} is missing: python3 dev.py test installs it (Debian's package)"
     return path
 
 
@@ -150,6 +151,30 @@ def test_compose_runs_the_whole_stack(compose: dict) -> None:
         t for job in scrape if job["job_name"] == "leadpulse" for c in job["static_configs"] for t in c["targets"]
     }
     assert targets == {f"{services[name]['hostname']}:6066" for name in workers}
+
+
+def test_docker_compose_accepts_the_file_and_resolves_each_worker_s_settings() -> None:
+    """``docker-compose config`` (Debian's docker-compose, no engine needed) validates the file and
+    resolves its anchors: every worker keeps the shared settings and adds its own URL."""
+    command = [tool("docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    resolved = yaml.safe_load(result.stdout)
+    workers = {name: service for name, service in resolved["services"].items() if name.startswith("worker-")}
+    for name, service in workers.items():
+        environment = service["environment"]
+        assert environment["LEADPULSE_BROKER"] == "kafka:9092" and environment["LEADPULSE_PARTITIONS"] == "8", name
+        assert environment["LEADPULSE_WEB_URL"] == f"http://{name}:6066"
+
+
+def test_compose_workers_announce_urls_the_others_reach(compose: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker's settings, as compose gives them (the image sets LEADPULSE_WEB_HOST=0.0.0.0),
+    load, and announce the worker's own compose hostname: how the others reach its API."""
+    for name, service in compose["services"].items():
+        if not name.startswith("worker-"):
+            continue
+        for key, value in {**service["environment"], "LEADPULSE_WEB_HOST": "0.0.0.0"}.items():
+            monkeypatch.setenv(key, str(value))
+        assert load_settings().advertised_url() == f"http://{service['hostname']}:6066"
 
 
 def test_compose_mounts_files_that_exist(compose: dict) -> None:
