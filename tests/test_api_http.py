@@ -149,6 +149,7 @@ async def test_a_team_s_waiting_leads_oldest_first(floor: Harness) -> None:
         ("/teams/apac/metrics", 404, "unknown team 'apac'"),
         ("/teams/apac/awaiting", 404, "unknown team 'apac'"),
         ("/deals/zzz", 404, "unknown deal 'zzz'"),
+        ("/reps/a%2Fb%20c/metrics", 404, "unknown rep 'a/b c'"),  # any character, percent-encoded
         ("/no/such/route", 404, "Not Found: GET /no/such/route"),
     ],
 )

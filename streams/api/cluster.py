@@ -6,6 +6,10 @@ gives every member the map *URL -> partitions* of every table's changelog (Faust
 ``app.router.table_metadata``). The members that own deal partitions are the ones to ask; no
 other registry exists or is needed.
 
+A deal is answered by the worker owning its partition, found as Kafka's default partitioner
+(murmur2, what producers must use: README) places the deal's key: one hop, Faust's table-routing
+idea over the same membership map.
+
 A gathered answer is whole only when every deal partition was answered exactly once. While a
 rebalance moves partitions, a worker answers 503 (not ready), or two answers overlap or miss a
 partition: the gatherer then fails with :class:`~streams.api.local.NotReady` (HTTP 503, retry)
@@ -21,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.api.local import NotReady
 
@@ -48,6 +53,21 @@ class Gatherer:
             answers.append(self._local_or_none(local))
         self._check_whole([answer for answer in answers if answer is not None])
         return [answer for answer in answers if answer is not None]
+
+    def partition_of(self, key: bytes) -> int:
+        """The partition Kafka's default partitioner gives ``key``."""
+        return DefaultPartitioner()(key, list(range(self.partitions)), [])
+
+    async def ask_owner(self, partition: int, path: str, local: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The answer of the worker that owns ``partition`` (this one's from ``local``)."""
+        owners = [url.rstrip("/") for url, partitions in self.members().items() if partition in partitions]
+        if len(owners) != 1:
+            raise NotReady(f"a rebalance is under way (partition {partition} has no owner); retry shortly")
+        owner = owners[0]
+        answer = await (self._local(local) if owner == self.own_url else self._ask(owner, path, {}))
+        if partition not in answer["partitions"]:
+            raise NotReady(f"a rebalance is under way (partition {partition} is moving); retry shortly")
+        return answer
 
     @staticmethod
     async def _local(local: Callable[[], dict[str, Any]]) -> dict[str, Any]:

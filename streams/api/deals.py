@@ -30,8 +30,8 @@ def deal_body(state: DealState, ctx: FoldContext, now: float) -> DealBody | None
             at=instant(touch.at),
             kind="call" if touch.kind == "call" else "email",
             rep=owner.rep,
-            seconds=touch.at - created,
-            business_seconds=business_response_seconds(ctx, owner.rep, created, touch.at),
+            seconds=round(touch.at - created, 3),  # event times are milliseconds
+            business_seconds=round(business_response_seconds(ctx, owner.rep, created, touch.at), 3),
         )
     closing = deals.closing_stage(state)
     closed = None

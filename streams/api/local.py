@@ -122,6 +122,6 @@ def awaiting_lead_body(lead: Mapping[str, Any], now: float) -> dict[str, Any]:
         "rep": lead["rep"],
         "source": lead["source"],
         "created_at": instant(lead["created_at"]),
-        "waiting_seconds": max(0.0, now - lead["created_at"]),
+        "waiting_seconds": round(max(0.0, now - lead["created_at"]), 3),
         "sla_breached": now > lead["breach_at"],
     }

@@ -2,7 +2,8 @@
 exception that says which error status it is (400 :class:`BadParameter`, 404 :class:`NotFound`,
 503 :class:`NotReady`).
 
-The worker asked gathers the parts of every worker of the group (:mod:`streams.api.cluster`)
+A deal is asked of the worker owning its partition; for the rest the worker asked gathers the
+parts of every worker of the group (:mod:`streams.api.cluster`)
 over internal routes that answer from the asked worker's own partitions only
 (:mod:`streams.api.local`); those routes take the period as the asking worker resolved it, so
 every worker sums the same period even across midnight.
@@ -28,25 +29,30 @@ class NotFound(LookupError):
     """An unknown deal, rep or team (an HTTP 404)."""
 
 
-class Gather(Protocol):
+class Cluster(Protocol):
+    """The group's workers, asked for their own parts (:class:`streams.api.cluster.Gatherer`)."""
+
     async def gather(self, path: str, query: Mapping[str, str], local: Any) -> list[dict[str, Any]]: ...
+
+    def partition_of(self, key: bytes) -> int: ...
+
+    async def ask_owner(self, partition: int, path: str, local: Any) -> dict[str, Any]: ...
 
 
 class Api:
-    def __init__(self, local: LocalView, cluster: Gather) -> None:
+    def __init__(self, local: LocalView, cluster: Cluster) -> None:
         self.local = local
         self.cluster = cluster
         self.calendar = local.ctx.calendar
 
     async def deal(self, deal_id: str) -> DealBody:
-        mine = self.local.deal(deal_id)
-        found = mine["deal"]
-        if found is None:  # the deal's partition is another worker's: ask them all at once
-            answers = await self.cluster.gather(f"{INTERNAL}/deals/{segment(deal_id)}", {}, lambda: mine)
-            found = next((answer["deal"] for answer in answers if answer["deal"] is not None), None)
-        if found is None:
+        answer = self.local.deal(deal_id)
+        partition = self.cluster.partition_of(deal_id.encode())
+        if answer["deal"] is None and partition not in answer["partitions"]:  # the owner's to answer
+            answer = await self.cluster.ask_owner(partition, f"{INTERNAL}/deals/{segment(deal_id)}", lambda: answer)
+        if answer["deal"] is None:
             raise NotFound(f"unknown deal {deal_id!r}")
-        return DealBody.model_validate(found)
+        return DealBody.model_validate(answer["deal"])
 
     async def metrics(self, subject: SubjectKind, name: str, query: Mapping[str, str]) -> MetricsBody:
         period = period_of(query, self.calendar, self.local.clock())
@@ -84,7 +90,7 @@ class Api:
             (lead for answer in answers for lead in answer["leads"]),
             key=lambda lead: (lead["created_at"], lead["deal_id"]),
         )
-        oldest = max(0.0, now - leads[0]["created_at"]) if leads else 0.0
+        oldest = round(max(0.0, now - leads[0]["created_at"]), 3) if leads else 0.0
         return AwaitingBody(
             team=team,
             at=instant(now),
