@@ -151,6 +151,8 @@ class Settings(BaseSettings):
         host = self.web_host
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()  # listening everywhere: the others know this host by name
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
         return f"http://{host}:{self.web_port}"
 
     def sla_policy(self) -> SlaPolicy:

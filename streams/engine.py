@@ -136,9 +136,13 @@ class Engine:
         )
         self._ready = False
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
+
+    async def _close_peer_connections(self, sender: object, *args: object, **kwargs: object) -> None:
+        await self.gatherer.close()
 
     def _members(self) -> dict[str, list[int]]:
         """The group's workers by URL, with the deal partitions each owns (Faust's assignment)."""

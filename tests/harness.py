@@ -185,9 +185,17 @@ def get_status(url: str, headers: dict[str, str] | None = None) -> tuple[int, An
         return error.code, json.loads(error.read())
 
 
-def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
-    """An HTTP GET's JSON body; fails on any status but 200."""
-    status, body = get_status(url, headers)
+def get_json(url: str, headers: dict[str, str] | None = None, unavailable_for: float = 60) -> Any:
+    """An HTTP GET's JSON body; fails on any status but 200.
+
+    A 503 is the API's "retry shortly" (a rebalance is under way: on a busy machine a missed
+    heartbeat is enough): asked again after a moment, for ``unavailable_for`` seconds at most."""
+    deadline = time.monotonic() + unavailable_for
+    while True:
+        status, body = get_status(url, headers)
+        if status != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert status == 200, (url, status, body)
     return body
 

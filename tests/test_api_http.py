@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka.partitioner import DefaultPartitioner
+from yarl import URL
 
 from streams.api.cluster import Gatherer
 from streams.api.local import LocalView
@@ -25,16 +27,18 @@ from tests.test_processor_and_collector import NOW, Harness, stage
 
 SELF = "http://worker-1:6066"
 TOKEN = "s3cret-token-value"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@asynccontextmanager
-async def serve(
+def worker_app(
     harness: Harness,
     *,
-    token: str | None = None,
-    owned: Callable[[], frozenset[int] | None] = lambda: frozenset({0, 1}),
-    members: Callable[[], dict[str, list[int]]] = lambda: {SELF: [0, 1]},
-) -> AsyncIterator[TestClient]:
+    token: str | None,
+    owned: Callable[[], frozenset[int] | None],
+    members: Callable[[], dict[str, list[int]]],
+    url: str = SELF,
+) -> tuple[web.Application, Gatherer]:
+    """One worker's web application over the harness's tables, owning ``owned``."""
     local = LocalView(
         rollups=harness.rollups,
         directory=harness.directory,
@@ -46,9 +50,21 @@ async def serve(
         clock=lambda: NOW,
         before_read=harness.profile_sync,
     )
-    gatherer = Gatherer(members, SELF, 2, token)
+    gatherer = Gatherer(members, url, 2, token)
     app = web.Application()
     register_routes(app, Api(local, gatherer), harness.registry, lambda: owned() is not None, token=token, version="t")
+    return app, gatherer
+
+
+@asynccontextmanager
+async def serve(
+    harness: Harness,
+    *,
+    token: str | None = None,
+    owned: Callable[[], frozenset[int] | None] = lambda: frozenset({0, 1}),
+    members: Callable[[], dict[str, list[int]]] = lambda: {SELF: [0, 1]},
+) -> AsyncIterator[TestClient]:
+    app, gatherer = worker_app(harness, token=token, owned=owned, members=members)
     async with TestClient(TestServer(app)) as client:
         yield client
     await gatherer.close()
@@ -151,6 +167,12 @@ async def test_a_team_s_waiting_leads_oldest_first(floor: Harness) -> None:
         ("/deals/zzz", 404, "unknown deal 'zzz'"),
         ("/reps/a%2Fb%20c/metrics", 404, "unknown rep 'a/b c'"),  # any character, percent-encoded
         ("/no/such/route", 404, "Not Found: GET /no/such/route"),
+        ("/reps/ann/metrics?start=9999-12-31", 400, "start must lie between the years 1900 and 9998"),
+        ("/teams/emea/awaiting?limit=%C2%B2", 400, "limit must be a whole number"),  # "²": a digit, not ASCII
+        # The internal routes take a period only as the calendar labels it.
+        ("/internal/reports/rep/ann?kind=week&label=2024-03-05", 400, "kind and label must name a period"),
+        ("/internal/reports/rep/ann?kind=hour&label=0001-01-01T00:00%2B01:00", 400, "kind and label must name"),
+        ("/internal/reports/boss/ann?kind=day&label=2024-03-05", 404, "unknown subject 'boss'"),
     ],
 )
 async def test_errors_say_what_is_wrong(floor: Harness, path: str, status: int, message: str) -> None:
@@ -209,3 +231,50 @@ async def test_the_openapi_document_and_the_page(floor: Harness) -> None:
         assert page.status == 200 and page.content_type == "text/html"
         text = await page.text()
         assert "<script" in text and "http" not in text.replace("http-equiv", "")  # nothing fetched from outside
+
+
+async def test_two_workers_answer_alike_over_http(floor: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """Worker A owns partition 0 and worker B partition 1 of the same tables: each asks the other
+    over HTTP (with the token) and both answer what one worker owning everything answers."""
+    caplog.set_level(logging.DEBUG)
+    # A deal where Kafka's default partitioner puts its key, and one a producer put elsewhere.
+    for key in ("routed", "misplaced"):
+        home = DefaultPartitioner()(key.encode(), [0, 1], [])
+        partition = home if key == "routed" else 1 - home
+        message = floor.message("crm.deal-stages", partition, key, stage(key, "ann", at(-50), "new", key))
+        await floor.processor.process_deal_messages([message])
+    urls: dict[str, list[int]] = {}
+    servers = []
+    for part in (0, 1):
+        server = TestServer(web.Application())  # to learn its port first
+        await server.start_server()
+        url = str(server.make_url("")).rstrip("/")
+        await server.close()
+        app, _ = worker_app(
+            floor, token=TOKEN, owned=lambda part=part: frozenset({part}), members=lambda: urls, url=url
+        )
+        servers.append(TestServer(app, port=URL(url).port))
+        urls[url] = [part]
+    clients = [TestClient(server) for server in servers]
+    for client in clients:
+        await client.start_server()
+    try:
+        async with serve(floor) as whole:
+            for path in ("/reps/ann/metrics", "/teams/emea/metrics?period=week", "/teams/emea/awaiting", "/teams"):
+                expected = await get(whole, path)
+                for client in clients:
+                    assert await get(client, path, **AUTH) == expected, path
+            for deal in ("a", "b", "c", "y", "d", "routed", "misplaced"):
+                expected = await get(whole, f"/deals/{deal}")
+                for client in clients:
+                    assert await get(client, f"/deals/{deal}", **AUTH) == expected, deal
+            for client in clients:
+                assert (await get(client, "/deals/nope", 404, **AUTH))["error"] == "unknown deal 'nope'"
+        # Worker B stops answering: A says which worker, and that it is worth a retry.
+        await clients[1].close()
+        body = await get(clients[0], "/reps/ann/metrics", 503, **AUTH)
+        assert body["error"].startswith(f"worker {list(urls)[1]} did not answer")
+    finally:
+        for client in clients:
+            await client.close()
+    assert TOKEN not in caplog.text

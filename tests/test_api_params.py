@@ -41,26 +41,26 @@ def test_periods(query: dict, period: tuple) -> None:
         ({"start": "20240305"}, "start is not a date"),
         ({"period": "hour", "start": "2024-03-05"}, "start for an hour"),
         ({"period": "month", "start": "2024-13"}, "start is not a date"),
-        ({"start": "9999-12-31"}, ""),  # the last day there is: fine
+        # datetime's last and first years, where the calendar's arithmetic would leave its range
+        ({"start": "9999-12-31"}, "between the years 1900 and 9998"),
+        ({"period": "hour", "start": "9999-12-31T23-01:00"}, "between the years 1900 and 9998"),
+        ({"period": "week", "start": "0001-01-01"}, "between the years 1900 and 9998"),
     ],
 )
 def test_bad_periods_say_what_is_wrong(query: dict, says: str) -> None:
-    if not says:
-        assert period_of(query, BERLIN, NOW)[1] == "9999-12-31"
-        return
     with pytest.raises(BadParameter, match=says):
         period_of(query, BERLIN, NOW)
 
 
 def test_limits() -> None:
     assert limit_of({}) == 100 and limit_of({"limit": "7"}) == 7
-    for bad in ("0", "-1", "1001", "ten", "1e3", ""):
+    for bad in ("0", "-1", "1001", "ten", "1e3", "", "²", "٣"):  # digits, but not ASCII ones
         with pytest.raises(BadParameter, match="limit must be"):
             limit_of({"limit": bad})
 
 
 def test_the_token_is_compared_in_full() -> None:
     assert authorized(None, None) and authorized("Bearer anything", None)
-    assert authorized("Bearer s3cret", "s3cret")
-    for header in (None, "", "s3cret", "Bearer ", "Bearer s3cre", "Bearer s3cret!", "Basic s3cret", "bearer s3cret"):
+    assert authorized("Bearer s3cret", "s3cret") and authorized("bearer s3cret", "s3cret")  # RFC 7235
+    for header in (None, "", "s3cret", "Bearer ", "Bearer s3cre", "Bearer s3cret!", "Basic s3cret", "Bearer \udcff"):
         assert not authorized(header, "s3cret"), header

@@ -59,6 +59,7 @@ def test_the_advertised_url_names_a_reachable_host(monkeypatch: pytest.MonkeyPat
     assert load_settings().advertised_url() == "http://127.0.0.1:6066"
     listening_everywhere = load_settings(web_host="0.0.0.0", web_port=7000).advertised_url()
     assert listening_everywhere == f"http://{socket.gethostname()}:7000"
+    assert load_settings(web_host="::1").advertised_url() == "http://[::1]:6066"
     monkeypatch.setenv("LEADPULSE_WEB_URL", "http://worker-9:6066/")
     assert load_settings().advertised_url() == "http://worker-9:6066"
     monkeypatch.setenv("LEADPULSE_WEB_URL", "worker-9")

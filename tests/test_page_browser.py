@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,10 +43,20 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def cells(browser: webdriver.Chrome) -> dict[tuple[str, str], str]:
-    return {
-        (cell.get_attribute("data-team"), cell.get_attribute("data-field")): cell.text
-        for cell in browser.find_elements(By.CSS_SELECTOR, "td[data-team][data-field]")
-    }
+    """Every marked cell, read in one script (the page rebuilds its tables every few seconds)."""
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll('td[data-team][data-field]')]"
+        ".map(cell => [cell.dataset.team, cell.dataset.field, cell.textContent])"
+    )
+    return {(team, field): text for team, field, text in rows}
+
+
+def away_from_midnight() -> None:
+    """The page shows today: start where today (UTC, the worker's reporting timezone) has begun
+    long enough to hold answered leads and does not end before the test does."""
+    seconds = time.time() % 86400
+    if seconds > 86400 - 120 or seconds < 300:
+        time.sleep((300 - seconds) % 86400)
 
 
 def updates(browser: webdriver.Chrome) -> int:
@@ -55,6 +66,7 @@ def updates(browser: webdriver.Chrome) -> int:
 def test_the_page_shows_the_floor_from_the_api(
     broker: EmbeddedBroker, tmp_path: Path, browser: webdriver.Chrome
 ) -> None:
+    away_from_midnight()
     messages = simulated_messages(30 * 60, rate=5)
     worker = WorkerProcess(broker.bootstrap, "page", tmp_path / "worker").start()
     try:
@@ -93,7 +105,8 @@ def test_the_page_asks_for_the_token_and_then_shows_the_floor(
         broker.bootstrap, "guarded", tmp_path / "worker", extra_env={"LEADPULSE_API_TOKEN": "page-token"}
     ).start()
     try:
-        asyncio.run(produce(broker.bootstrap, simulated_messages(5 * 60, rate=2)))
+        sent = asyncio.run(produce(broker.bootstrap, simulated_messages(5 * 60, rate=2)))
+        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 90, "input processed")
         browser.get(worker.url + "/")  # the shell itself needs no token
         form = browser.find_element(By.ID, "token")
         WebDriverWait(browser, 30).until(lambda driver: form.is_displayed())

@@ -9,6 +9,11 @@ def authorized(header: str | None, token: str | None) -> bool:
     """Whether an ``Authorization`` header carries the token (always, when no token is set)."""
     if token is None:
         return True
-    if header is None or not header.startswith("Bearer "):
+    scheme, _, credentials = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())
+    try:
+        given = credentials.strip().encode()
+    except UnicodeEncodeError:  # a header no token can equal
+        return False
+    return hmac.compare_digest(given, token.encode())

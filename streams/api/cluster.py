@@ -26,57 +26,69 @@ from urllib.parse import quote
 
 import aiohttp
 from aiokafka.partitioner import DefaultPartitioner
+from yarl import URL
 
 from streams.api.local import NotReady
 
 PEER_TIMEOUT_SECONDS = 5.0
 Members = Callable[[], Mapping[str, list[int]]]  # URL -> deal partitions it owns
+Local = Callable[[], dict[str, Any]]
+
+
+def identity(url: str) -> tuple[str, int]:
+    """(host, port) of a worker URL, the way Faust's router compares them: Faust keeps member URLs
+    normalised (host lower-cased, a default port dropped), so raw strings may differ."""
+    parsed = URL(url)
+    return (parsed.host or "").lower(), parsed.port or 80
 
 
 class Gatherer:
     def __init__(self, members: Members, own_url: str, partitions: int, token: str | None) -> None:
         self.members = members
-        self.own_url = own_url.rstrip("/")
+        self.own = identity(own_url)
         self.partitions = partitions
         self.headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
-    async def gather(self, path: str, query: Mapping[str, str], local: Callable[[], dict[str, Any]]) -> list[dict]:
-        """Every member's answer to ``path`` (this worker's from ``local``), checked whole."""
-        members = {url.rstrip("/"): partitions for url, partitions in self.members().items()}
+    def _by_worker(self) -> dict[str, list[int]]:
+        members = {str(url).rstrip("/"): list(partitions) for url, partitions in self.members().items()}
         if not members:
             raise NotReady("the group has not assigned the partitions yet")
-        answers = await asyncio.gather(
-            *(self._local(local) if url == self.own_url else self._ask(url, path, query) for url in sorted(members))
+        return members
+
+    async def gather(self, path: str, query: Mapping[str, str], local: Local) -> list[dict[str, Any]]:
+        """Every member's answer to ``path`` (this worker's from ``local``), checked whole."""
+        members = self._by_worker()
+        answers: list[dict[str, Any]] = await asyncio.gather(
+            *(self._answer(url, path, query, local) for url in sorted(members))
         )
-        if self.own_url not in members:  # owns no deal partition now, or the map is from before a rebalance
-            answers.append(self._local_or_none(local))
-        self._check_whole([answer for answer in answers if answer is not None])
-        return [answer for answer in answers if answer is not None]
+        if self.own not in {identity(url) for url in members}:
+            # Owns no deal partition now, or the map predates the rebalance this worker just finished.
+            mine = local()
+            if mine["partitions"]:
+                answers.append(mine)
+        self._check_whole(answers)
+        return answers
 
     def partition_of(self, key: bytes) -> int:
         """The partition Kafka's default partitioner gives ``key``."""
         return DefaultPartitioner()(key, list(range(self.partitions)), [])
 
-    async def ask_owner(self, partition: int, path: str, local: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    async def ask_owner(self, partition: int, path: str, local: Local) -> dict[str, Any]:
         """The answer of the worker that owns ``partition`` (this one's from ``local``)."""
-        owners = [url.rstrip("/") for url, partitions in self.members().items() if partition in partitions]
+        owners = [url for url, partitions in self._by_worker().items() if partition in partitions]
         if len(owners) != 1:
             raise NotReady(f"a rebalance is under way (partition {partition} has no owner); retry shortly")
-        owner = owners[0]
-        answer = await (self._local(local) if owner == self.own_url else self._ask(owner, path, {}))
+        answer = await self._answer(owners[0], path, {}, local)
         if partition not in answer["partitions"]:
             raise NotReady(f"a rebalance is under way (partition {partition} is moving); retry shortly")
         return answer
 
-    @staticmethod
-    async def _local(local: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        return local()
-
-    @staticmethod
-    def _local_or_none(local: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
-        answer = local()
-        return answer if answer["partitions"] else None
+    async def _answer(self, url: str, path: str, query: Mapping[str, str], local: Local) -> dict[str, Any]:
+        if identity(url) == self.own:
+            return local()
+        return await self._ask(url, path, query)
 
     def _check_whole(self, answers: list[dict[str, Any]]) -> None:
         seen = Counter(partition for answer in answers for partition in answer["partitions"])
@@ -95,16 +107,22 @@ class Gatherer:
                 if response.status != 200:
                     text = (await response.text())[:200]
                     raise NotReady(f"worker {url} answered {response.status}: {text}")
-                return await response.json()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+                answer = await response.json()
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise NotReady(f"worker {url} did not answer ({type(exc).__name__}); retry shortly") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("partitions"), list):
+            raise NotReady(f"worker {url} answered something else than its part (another version?)")
+        return answer
 
     def _session_now(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise NotReady("this worker is shutting down")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS))
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from streams.periods import Calendar, Period, PeriodKind
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9998, 12, 31, tzinfo=UTC).timestamp()
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
@@ -33,7 +35,10 @@ def period_of(query: Mapping[str, str], calendar: Calendar, now: float) -> Perio
     start = query.get("start")
     if start is None:
         return calendar.period_of(kind, now)
-    return calendar.period_of(kind, _instant(kind, start, calendar))
+    instant = _instant(kind, start, calendar)
+    if not EARLIEST <= instant <= LATEST:  # the calendar's arithmetic stays inside datetime's years
+        raise BadParameter(f"start must lie between the years 1900 and 9998 (got {start[:40]!r})")
+    return calendar.period_of(kind, instant)
 
 
 def _instant(kind: PeriodKind, text: str, calendar: Calendar) -> float:
@@ -65,6 +70,6 @@ def limit_of(query: Mapping[str, str]) -> int:
     text = query.get("limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise BadParameter(f"limit must be a whole number from 1 to {MAX_LIMIT} (got {text[:40]!r})")
     return int(text)

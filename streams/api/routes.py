@@ -40,9 +40,9 @@ def model(body: BaseModel) -> web.Response:
 def guard(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PUBLIC and not authorized(request.headers.get("Authorization"), token):
-            return error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         try:
+            if request.path not in PUBLIC and not authorized(request.headers.get("Authorization"), token):
+                return error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
             return await handler(request)
         except BadParameter as exc:
             return error(400, str(exc))

@@ -47,12 +47,19 @@ class Api:
 
     async def deal(self, deal_id: str) -> DealBody:
         answer = self.local.deal(deal_id)
+        path = f"{INTERNAL}/deals/{segment(deal_id)}"
         partition = self.cluster.partition_of(deal_id.encode())
         if answer["deal"] is None and partition not in answer["partitions"]:  # the owner's to answer
-            answer = await self.cluster.ask_owner(partition, f"{INTERNAL}/deals/{segment(deal_id)}", lambda: answer)
-        if answer["deal"] is None:
+            answer = await self.cluster.ask_owner(partition, path, lambda: answer)
+        found = answer["deal"]
+        if found is None:
+            # Not where Kafka's default partitioner puts the key: a producer with another
+            # partitioner (librdkafka's default) put the deal elsewhere. Ask everyone.
+            answers = await self.cluster.gather(path, {}, lambda: self.local.deal(deal_id))
+            found = next((answer["deal"] for answer in answers if answer["deal"] is not None), None)
+        if found is None:
             raise NotFound(f"unknown deal {deal_id!r}")
-        return DealBody.model_validate(answer["deal"])
+        return DealBody.model_validate(found)
 
     async def metrics(self, subject: SubjectKind, name: str, query: Mapping[str, str]) -> MetricsBody:
         period = period_of(query, self.calendar, self.local.clock())
@@ -120,7 +127,9 @@ class Api:
     def _internal_period(self, query: Mapping[str, str]) -> Period:
         try:
             period = (PeriodKind(query.get("kind", "")), query.get("label", ""))
-            self.calendar.start_of(period)
-        except ValueError:
-            raise BadParameter("kind and label must name a period") from None
+            named = self.calendar.period_of(period[0], self.calendar.start_of(period).timestamp())
+        except (ValueError, OverflowError):
+            named = None
+        if named != period:
+            raise BadParameter("kind and label must name a period as the calendar labels it")
         return period
