@@ -249,3 +249,19 @@ def test_by_source_sums_equal_the_rep_level_family_per_team_and_period(items: li
                 suffix = sample.name[len("leadpulse_first_response_by_source_seconds") :]
                 by_source[(suffix, labels["team"], labels["period"], labels.get("le"))] += sample.value
     assert by_rep == pytest.approx(by_source)
+
+
+def test_whether_a_rep_is_working_now(scenario: Harness) -> None:
+    # NOW is Tuesday 12:30 UTC: inside ann's and bob's default 09:00-17:00 (UTC); 21:30 in Tokyo.
+    tokyo = {
+        "rep_id": "kei",
+        "team": "apac",
+        "role": "sdr",
+        "timezone": "Asia/Tokyo",
+        "updated_at": "2024-03-01T00:00:00Z",
+    }
+    scenario.reps_in(scenario.message("crm.reps", 0, "kei", tokyo))
+    v = scenario.value
+    assert v("leadpulse_rep_working", rep="ann", team="emea") == 1
+    assert v("leadpulse_rep_working", rep="bob", team="emea") == 1
+    assert v("leadpulse_rep_working", rep="kei", team="apac") == 0

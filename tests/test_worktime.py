@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schemas.events import DEFAULT_WORKING_HOURS, WEEKDAYS
-from streams.fold.worktime import business_deadline, business_seconds, week_hours
+from streams.fold.worktime import business_deadline, business_seconds, week_hours, working_at
 
 NINE_TO_FIVE = week_hours(DEFAULT_WORKING_HOURS, WEEKDAYS)
 
@@ -75,3 +75,20 @@ def test_no_working_hours_never_reach_a_deadline() -> None:
     nothing = tuple(None for _ in range(7))
     assert business_deadline(0.0, 60, "UTC", nothing) == float("inf")
     assert business_seconds(0.0, 86400 * 10, "UTC", nothing) == 0
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "working"),
+    [
+        ("2024-03-05T09:00", "Europe/Berlin", True),  # a Tuesday, the window's first instant
+        ("2024-03-05T16:59:59", "Europe/Berlin", True),
+        ("2024-03-05T17:00", "Europe/Berlin", False),  # the window's end is outside
+        ("2024-03-05T08:59", "Europe/Berlin", False),
+        ("2024-03-09T12:00", "Europe/Berlin", False),  # a Saturday
+        ("2024-03-31T09:30", "Europe/Berlin", False),  # a Sunday, the DST day
+        ("2024-04-01T09:30", "Europe/Berlin", True),  # 07:30 UTC after the change, 08:30 before it
+        ("2024-03-05T09:30", "America/New_York", True),  # 14:30 UTC: after hours in Berlin, working here
+    ],
+)
+def test_working_now(local: str, zone: str, working: bool) -> None:
+    assert working_at(at(local, zone), zone, NINE_TO_FIVE) is working

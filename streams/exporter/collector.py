@@ -23,6 +23,7 @@ from streams.codec import IntakeTally
 from streams.config import Settings
 from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
+from streams.fold.worktime import working_at
 from streams.metrics import catalog
 from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.figures import (
@@ -178,12 +179,14 @@ class LeadPulseCollector(Collector):
 
     def _profiles(self, owned: Ownership, now: float) -> Iterator[Metric]:
         quota, targets = _family(catalog.MONTHLY_QUOTA), _family(catalog.ACTIVITY_TARGET)
+        working = _family(catalog.REP_WORKING)
         for rep in self._owned_reps(owned):
             profile = profile_at(self.directory, rep, now)
             if profile is None:
                 continue
+            working.add_metric([rep, profile.team], float(working_at(now, profile.timezone, profile.hours)))
             if profile.monthly_quota_micro is not None:
                 quota.add_metric([rep, profile.team, profile.currency], profile.monthly_quota_micro / MICRO)
             for activity, period, target in activity_targets(profile):
                 targets.add_metric([rep, profile.team, activity, period], target)
-        yield from (quota, targets)
+        yield from (quota, targets, working)

@@ -55,6 +55,16 @@ def _windows(zone_name: str, hours: WeekHours, start: float) -> Iterator[tuple[f
         day += _DAY
 
 
+def working_at(at: float, zone_name: str, hours: WeekHours) -> bool:
+    """Whether ``at`` falls inside the working hours (windows never cross local midnight)."""
+    day = datetime.fromtimestamp(at, ZoneInfo(zone_name)).date()
+    slot = hours[day.weekday()]
+    if slot is None:
+        return False
+    start, end = _window(zone_name, day, slot[0], slot[1])
+    return start <= at < end
+
+
 def business_seconds(start: float, end: float, zone_name: str, hours: WeekHours) -> float:
     """Seconds of ``[start, end]`` inside the working hours."""
     if end <= start or not any(hours):

@@ -418,6 +418,13 @@ MONTHLY_QUOTA = _spec(
     "rep team currency",
     Scope.LIVE,
 )
+REP_WORKING = _spec(
+    "rep_working",
+    Kind.GAUGE,
+    "1 while the rep's profile in force says they are working (their hours, in their timezone), else 0.",
+    "rep team",
+    Scope.LIVE,
+)
 WON_BY_DEAL_TYPE = _spec(
     "deals_won_by_deal_type",
     Kind.GAUGE,
@@ -489,6 +496,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     DEALS_SLIPPED,
     SLIPPED_AMOUNT,
     MONTHLY_QUOTA,
+    REP_WORKING,
     WON_BY_DEAL_TYPE,
     WON_AMOUNT_BY_DEAL_TYPE,
     EVENTS_PROCESSED,

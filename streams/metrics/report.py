@@ -23,7 +23,7 @@ from streams.periods import Period, PeriodKind
 SubjectKind = Literal["rep", "team"]
 Parts = dict[str, dict[tuple[str, ...], list[float]]]  # metric -> labels -> accumulator
 
-# Per worker, not per rep or team: the API reports these under /metrics only.
+# Per worker, not per rep or team, or a profile's state now: the API reports these under /metrics only.
 ENGINE_ONLY = frozenset(
     spec.name
     for spec in (
@@ -35,6 +35,7 @@ ENGINE_ONLY = frozenset(
         catalog.TABLE_KEYS,
         catalog.TABLE_BYTES,
         catalog.BUILD_INFO,
+        catalog.REP_WORKING,  # a profile's state now, for the idle-rep alert
     )
 )
 _FROM_PROFILES = frozenset({catalog.MONTHLY_QUOTA.name, catalog.ACTIVITY_TARGET.name})
