@@ -92,8 +92,50 @@ def test_every_catalog_metric_has_a_readme_row() -> None:
     assert not missing, f"README rows missing for {missing}"
 
 
+def alerts() -> list[dict]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_every_alert_is_labelled_has_a_runbook_and_is_tested_firing_quiet_and_resolved() -> None:
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    tests = yaml.safe_load(RULES.with_name("leadpulse.rules.test.yml").read_text())["tests"]
+    evaluations: dict[str, list[tuple[int, bool]]] = {}
+    for test in tests:
+        for case in test.get("alert_rule_test", []):
+            minutes = int(case["eval_time"].removesuffix("m"))
+            evaluations.setdefault(case["alertname"], []).append((minutes, bool(case["exp_alerts"])))
+    for rule in alerts():
+        name = rule["alert"]
+        assert rule["labels"]["severity"] in ("page", "ticket") and rule["labels"]["category"] in ("business", "engine")
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{name.lower()}", name
+        assert f"\n## {name}\n" in runbook, f"docs/runbook.md has no section for {name}"
+        seen = sorted(evaluations.get(name, []))
+        firing = [minute for minute, fires in seen if fires]
+        assert firing, f"{name}: no test where it fires"
+        assert any(not fires and minute < firing[0] for minute, fires in seen), f"{name}: no quiet test before"
+        assert any(not fires and minute > firing[-1] for minute, fires in seen), f"{name}: never resolves"
+
+
 def test_alertmanager_config_is_valid() -> None:
     run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        ("alertname=LeadWaitingPastSLA category=business severity=page team=emea", "floor-emea"),
+        ("alertname=SLABreachesPilingUp category=business severity=page team=americas", "floor-americas"),
+        ("alertname=RepIdleInWorkingHours category=business severity=ticket team=apac rep=kei", "floor-apac"),
+        ("alertname=LeadWaitingPastSLA category=business severity=page team=nordics", "sales-managers"),
+        ("alertname=LeadPulseLagging category=engine severity=page instance=worker-1:6066", "leadpulse-operators"),
+        ("alertname=LeadPulseDown category=engine severity=page", "leadpulse-operators"),
+    ],
+)
+def test_alertmanager_routes_by_team(labels: str, receiver: str) -> None:
+    config = str(DEPLOY / "alertmanager" / "alertmanager.yml")
+    output = run(tool("amtool"), "config", "routes", "test", f"--config.file={config}", *labels.split())
+    assert output.splitlines()[0].strip() == receiver
 
 
 def test_rules_and_dashboard_name_only_catalog_metrics() -> None:
