@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy.grafana.dashboard import render
 from streams.config import load_settings
 from streams.metrics.catalog import CATALOG
 from tests.test_processor_and_collector import NOW, Harness, call, stage
@@ -46,7 +47,7 @@ def recorded_names() -> set[str]:
 
 def dashboard_queries() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text())
-    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
     queries += [variable["query"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"]
     return queries
 
@@ -147,10 +148,19 @@ def test_rules_and_dashboard_name_only_catalog_metrics() -> None:
     assert names <= EXPOSED, f"not in the catalog: {sorted(names - EXPOSED)}"
 
 
+def test_the_board_is_what_its_definition_writes() -> None:
+    """deploy/grafana/dashboard.py defines the board; the JSON Grafana provisions is its output."""
+    assert DASHBOARD.read_text() == render(), "run .venv/bin/python deploy/grafana/dashboard.py"
+    board = json.loads(DASHBOARD.read_text())
+    assert [variable["name"] for variable in board["templating"]["list"]] == ["team", "rep"]
+    rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
+    assert rows == ["Sales floor: leads waiting, response, activity", "Pipeline and revenue", "Engine"]
+
+
 def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """promtool parses each panel query (as a recording rule; Grafana variables filled in)."""
     rules = [
-        {"record": f"dashboard:query_{i}", "expr": query.replace("$team", ".*")}
+        {"record": f"dashboard:query_{i}", "expr": query.replace("$team", ".*").replace("$rep", ".*")}
         for i, query in enumerate(dashboard_queries())
         if not query.startswith("label_values")
     ]
