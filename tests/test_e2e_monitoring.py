@@ -1,0 +1,274 @@
+"""The board and the pager end to end, with the real tools on loopback: a worker on the embedded
+broker fed by the simulator, Debian's ``prometheus`` scraping it with the deploy rules, Debian's
+``prometheus-alertmanager`` with the deploy routing, and a webhook receiver run by the test.
+
+Prometheus' configuration is ``deploy/prometheus/prometheus.yml`` with loopback targets and 1 s
+intervals; Alertmanager's is ``deploy/alertmanager/alertmanager.yml`` with each receiver's URL
+pointed at the test's webhook (same path per receiver). Every panel query of the board and every
+recording rule must return data, the SLA alert must fire, reach Alertmanager and be delivered to
+its team's receiver, and ``LeadPulseDown`` must inhibit it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.broker import EmbeddedBroker, free_port
+from tests.harness import WorkerProcess, produce, simulated_messages, total, wait_until
+from tests.test_deploy import DASHBOARD, DEPLOY, RULES, recorded_names, tool
+
+pytestmark = pytest.mark.integration
+
+BOARD_PICTURE = os.environ.get("LEADPULSE_BOARD_PICTURE")  # where to keep the README's picture
+SLA_SECONDS = 20
+
+
+@dataclass
+class Webhook:
+    """Records what Alertmanager delivers: (path, payload)."""
+
+    port: int = field(default_factory=free_port)
+    received: list[tuple[str, dict]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class Stack:
+    prometheus: str
+    alertmanager: str
+    webhook: Webhook
+    worker: WorkerProcess
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"{self.prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def query_range(self, expr: str, seconds: float, step: float) -> list[dict[str, Any]]:
+        now = time.time()
+        params = {"query": expr, "start": now - seconds, "end": now, "step": step}
+        with urllib.request.urlopen(f"{self.prometheus}/api/v1/query_range?{urllib.parse.urlencode(params)}") as r:
+            return json.loads(r.read())["data"]["result"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.prometheus}/api/v1/alerts", timeout=30) as response:
+            return json.loads(response.read())["data"]["alerts"]
+
+
+def prometheus_config(worker_port: int, alertmanager_port: int) -> dict:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(RULES)]
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
+    (leadpulse,) = [job for job in config["scrape_configs"] if job["job_name"] == "leadpulse"]
+    leadpulse["static_configs"] = [{"targets": [f"127.0.0.1:{worker_port}"]}]
+    config["scrape_configs"] = [leadpulse]
+    return config
+
+
+def alertmanager_config(webhook: Webhook) -> dict:
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = f"http://127.0.0.1:{webhook.port}{urllib.parse.urlparse(hook['url']).path}"
+    return config
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    processes: list[subprocess.Popen[bytes]] = []
+    webhook = Webhook()
+    with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
+        env = {"LEADPULSE_SLA_DEFAULT_SECONDS": str(SLA_SECONDS), "LEADPULSE_SLA_BY_SOURCE": "{}"}
+        worker = WorkerProcess(broker.bootstrap, "e2e", tmp / "worker", extra_env=env).start()
+        try:
+            # 27 hours of the simulator's CRM, so that yesterday has wins (revenue growth compares
+            # periods). Its unanswered leads wait past the 20 s SLA at once.
+            sent = asyncio.run(produce(broker.bootstrap, simulated_messages(27 * 3600, rate=0.6)))
+            wait_until(
+                lambda: total(worker.scrape(), "leadpulse_events_processed_total") >= sent, 120, "history processed"
+            )
+            am_port, prom_port = free_port(), free_port()
+            (tmp / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(webhook)))
+            processes.append(
+                start(
+                    [
+                        tool("prometheus-alertmanager"),
+                        f"--config.file={tmp / 'alertmanager.yml'}",
+                        f"--storage.path={tmp / 'alertmanager'}",
+                        f"--web.listen-address=127.0.0.1:{am_port}",
+                        "--cluster.listen-address=",
+                    ],
+                    tmp / "alertmanager.log",
+                )
+            )
+            (tmp / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(worker.port, am_port)))
+            processes.append(
+                start(
+                    [
+                        tool("prometheus"),
+                        f"--config.file={tmp / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={tmp / 'prometheus'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                    ],
+                    tmp / "prometheus.log",
+                )
+            )
+            prometheus, alertmanager = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
+            for name, url in (("prometheus", prometheus), ("alertmanager", alertmanager)):
+                wait_until(lambda url=url: ready(url), 60, f"{name} ready")
+            yield Stack(prometheus, alertmanager, webhook, worker)
+        finally:
+            for process in processes:
+                stop(process)
+            worker.stop()
+            webhook.close()
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+            return response.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+def board_queries() -> list[tuple[str, str]]:
+    """(panel title, query) of every panel target, the template variables set to All."""
+    board = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"].replace("$team", ".*").replace("$rep", ".*"))
+        for panel in board["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def wait_for_data(stack: Stack, queries: list[tuple[str, str]], what: str, timeout: float = 90) -> None:
+    """Until every query returns a series; then fail naming each one that returns none."""
+    deadline = time.monotonic() + timeout
+    while True:
+        empty = [f"{name}: {expr}" for name, expr in queries if not stack.query(expr)]
+        if not empty or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not empty, f"{what} without data:\n" + "\n".join(empty)
+
+
+def test_every_panel_and_every_recording_rule_returns_data(stack: Stack) -> None:
+    # The history is in (the fixture waited); Prometheus scrapes and evaluates every second.
+    wait_until(lambda: stack.query('up{job="leadpulse"} == 1'), 60, "Prometheus scraping the worker")
+    panels = board_queries()
+    wait_for_data(stack, panels, "panels")
+    rules = [(rule, rule) for rule in sorted(recorded_names())]
+    wait_for_data(stack, rules, "recording rules")
+    print(f"\n{len(panels)} panel queries and {len(rules)} recording rules returned data")
+    if BOARD_PICTURE:  # refresh the README's picture, once the time series have some history
+        from tests.board_picture import HISTORY_SECONDS, draw
+
+        history = f'count_over_time(up{{job="leadpulse"}}[{HISTORY_SECONDS}s]) >= {HISTORY_SECONDS - 5}'
+        wait_until(lambda: stack.query(history), HISTORY_SECONDS * 2, "two minutes of samples", interval=2)
+        draw(stack, Path(BOARD_PICTURE))
+
+
+def test_the_sla_alert_fires_reaches_alertmanager_and_its_team_s_receiver(stack: Stack) -> None:
+    def firing() -> list[dict]:
+        return [
+            a for a in stack.alerts() if a["labels"]["alertname"] == "LeadWaitingPastSLA" and a["state"] == "firing"
+        ]
+
+    alerts = wait_until(firing, 120, "LeadWaitingPastSLA firing in Prometheus", interval=1)
+    teams = {alert["labels"]["team"] for alert in alerts}
+    assert teams <= {"emea", "americas", "apac"} and teams
+
+    def delivered() -> list[tuple[str, dict]]:
+        return [
+            (path, payload)
+            for path, payload in stack.webhook.received
+            if payload["commonLabels"].get("alertname") == "LeadWaitingPastSLA"
+        ]
+
+    wait_until(lambda: {path for path, _ in delivered()} >= {f"/floor-{team}" for team in teams}, 120, "delivery")
+    for path, payload in delivered():
+        assert payload["receiver"] == path.lstrip("/")
+        assert payload["commonLabels"]["team"] == path.removeprefix("/floor-"), path
+        assert payload["status"] == "firing" and payload["commonLabels"]["severity"] == "page"
+        assert payload["commonAnnotations"]["runbook_url"] == "docs/runbook.md#leadwaitingpastsla"
+    print("\nwebhook received:", json.dumps(delivered()[0][1]["alerts"][0]["labels"]))
+
+
+def test_leadpulse_down_silences_the_business_alerts(stack: Stack) -> None:
+    """Alertmanager's inhibition, with the real Alertmanager: a LeadPulseDown alert (posted as
+    Prometheus would) marks the SLA alerts inhibited."""
+    wait_until(lambda: amtool_alerts(stack, "alertname=LeadWaitingPastSLA"), 120, "the SLA alert in Alertmanager")
+    down = [{"labels": {"alertname": "LeadPulseDown", "severity": "page", "category": "engine"}}]
+    request = urllib.request.Request(
+        f"{stack.alertmanager}/api/v2/alerts",
+        data=json.dumps(down).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+
+    def inhibited() -> bool:
+        alerts = amtool_alerts(stack, "alertname=LeadWaitingPastSLA", inhibited=True)
+        return bool(alerts) and all(alert["status"]["inhibitedBy"] for alert in alerts)
+
+    wait_until(inhibited, 60, "the SLA alerts inhibited by LeadPulseDown")
+
+
+def amtool_alerts(stack: Stack, matcher: str, inhibited: bool = False) -> list[dict]:
+    """Alerts in Alertmanager, through ``amtool alert query``."""
+    command = [tool("amtool"), "alert", "query", matcher, f"--alertmanager.url={stack.alertmanager}", "-o", "json"]
+    if inhibited:
+        command.append("--inhibited")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(result.stdout or "[]")
