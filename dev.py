@@ -58,11 +58,13 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-# Debian packages the tests drive, by the commands they provide: the real promtool and amtool
-# (deploy tests), docker-compose (the compose file's checks), and a real browser with its matching
+# Debian packages the tests drive, by the commands they provide: the real Prometheus, Alertmanager,
+# promtool and amtool (deploy and end-to-end tests), docker-compose (the compose file's checks), and a real browser with its matching
 # driver (the live page's test).
 TEST_TOOLS = {
+    "prometheus": "prometheus",
     "promtool": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",

@@ -100,7 +100,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return run_import(settings, path, progress=not args.no_progress)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadpulse", description="Real-time sales metrics from CRM events.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="embedded broker + one worker + the simulator")
@@ -119,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     backfill.add_argument("file", help='JSONL: one {"topic", "key", "value"} object a line, value the raw message')
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     backfill.set_defaults(run=cmd_import)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return int(args.run(args))
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from deploy.grafana.dashboard import render
+from streams.cli import build_parser
 from streams.config import load_settings
 from streams.metrics.catalog import CATALOG
 from tests.test_processor_and_collector import NOW, Harness, call, stage
@@ -227,6 +228,54 @@ def test_compose_workers_announce_urls_the_others_reach(compose: dict, monkeypat
         for key, value in {**service["environment"], "LEADPULSE_WEB_HOST": "0.0.0.0"}.items():
             monkeypatch.setenv(key, str(value))
         assert load_settings().advertised_url() == f"http://{service['hostname']}:6066"
+
+
+def on_host(service: dict, container_path: str) -> Path:
+    """Where a path inside a service's container comes from, through its bind mounts."""
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if container_path.startswith(target.rstrip("/") + "/") or container_path == target:
+            return ROOT / source / container_path[len(target) :].lstrip("/")
+    raise AssertionError(f"{container_path} is not mounted from the repository")
+
+
+def flag(command: list[str], name: str) -> str:
+    (value,) = [part.split("=", 1)[1] for part in command if part.startswith(f"--{name}=")]
+    return value
+
+
+def test_compose_services_use_what_the_code_and_the_tools_read(compose: dict) -> None:
+    services = compose["services"]
+    # Prometheus reads deploy/prometheus/prometheus.yml, its rules beside it, and alerts Alertmanager.
+    prometheus = services["prometheus"]
+    config_path = on_host(prometheus, flag(prometheus["command"], "config.file"))
+    assert config_path == DEPLOY / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(config_path.read_text())
+    assert all((config_path.parent / rule).exists() for rule in config["rule_files"])
+    (targets,) = [c["targets"] for a in config["alerting"]["alertmanagers"] for c in a["static_configs"]]
+    assert targets == [f"alertmanager:{services['alertmanager']['ports'][0].split(':')[-1]}"]
+    # Alertmanager reads deploy/alertmanager/alertmanager.yml.
+    alertmanager = services["alertmanager"]
+    assert (
+        on_host(alertmanager, flag(alertmanager["command"], "config.file"))
+        == DEPLOY / "alertmanager" / "alertmanager.yml"
+    )
+    # Grafana: the datasource is the prometheus service; the provider's folder holds the board.
+    grafana = services["grafana"]
+    provisioning = on_host(grafana, "/etc/grafana/provisioning")
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == f"http://prometheus:{services['prometheus']['ports'][0].split(':')[-1]}"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "leadpulse.yml").read_text())["providers"]
+    assert on_host(grafana, provider["options"]["path"]) / "leadpulse.json" == DASHBOARD
+    assert on_host(grafana, grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]) == DASHBOARD
+    # LeadPulse services run commands the CLI accepts; workers serve on the port Prometheus scrapes.
+    for name, service in services.items():
+        if service.get("image") == "leadpulse:local" or "build" in service:
+            command = service.get("command", ["leadpulse", "worker"])
+            assert command[0] == "leadpulse", name
+            build_parser().parse_args(command[1:])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "LEADPULSE_WEB_HOST=0.0.0.0" in dockerfile and "EXPOSE 6066" in dockerfile
 
 
 def test_compose_mounts_files_that_exist(compose: dict) -> None:
