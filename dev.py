@@ -59,8 +59,8 @@ def ensure_venv() -> None:
 
 
 # Debian packages the tests drive, by the commands they provide: the real Prometheus, Alertmanager,
-# promtool and amtool (deploy and end-to-end tests), docker-compose (the compose file's checks), and a real browser with its matching
-# driver (the live page's test).
+# promtool and amtool (deploy and end-to-end tests), docker-compose (the compose file's checks),
+# and a real browser with its matching driver (the live page's test).
 TEST_TOOLS = {
     "prometheus": "prometheus",
     "promtool": "prometheus",
