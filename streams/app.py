@@ -7,6 +7,7 @@ import faust
 from streams.config import Settings
 from streams.topics import ssl_context_of
 
+STORE_URLS = {"memory": "memory://", "rocksdb": "leadpulse-rocksdb://"}  # streams/stores.py
 APP_VERSION = 1  # bump with the tables' _vN when the state layout changes
 
 
@@ -33,7 +34,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         autodiscover=False,
         broker=[f"leadpulse://{server.strip()}" for server in bootstrap.split(",")],  # streams/transport.py
         broker_credentials=_credentials(settings),
-        store=f"{settings.store}://",
+        store=STORE_URLS[settings.store],
         topic_partitions=deal_partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,

@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions of topics LeadPulse creates.")
     replication_factor: int = Field(default=1, ge=1)
-    store: Literal["memory"] = Field(default="memory", description="Table store (memory; rocksdb later).")
+    store: Literal["memory", "rocksdb"] = Field(
+        default="memory", description="Table store: memory, or rocksdb (persistent, under the data directory)."
+    )
     data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
     reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
     sla_default_seconds: float | list[float] = Field(

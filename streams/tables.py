@@ -13,6 +13,7 @@ from typing import Any
 import faust
 
 from streams.processor import Write
+from streams.stores import RocksStore
 
 DEALS = "deals_by_id_v2"
 INTAKE = "intake_by_partition_v2"
@@ -33,8 +34,9 @@ class _PartitionedWrites:
     batch's offsets be committed. Tables with ``use_partitioner`` (global tables) let the
     producer pick the partition from the key.
 
-    Bypassing ``send_changelog`` skips only its ``_on_changelog_sent`` callback, which records
-    persisted offsets for the RocksDB store; the memory store keeps none.
+    Bypassing ``send_changelog`` skips its ``_on_changelog_sent`` callback, which records the
+    RocksDB store's persisted offsets: here the persistent store writes values and offset together,
+    after the acknowledgement (:mod:`streams.stores`).
     """
 
     use_partitioner: bool
@@ -45,17 +47,27 @@ class _PartitionedWrites:
     async def write_many(self, writes: list[Write]) -> None:
         producer = self.app.producer
         topic = self.changelog_topic.get_topic_name()
-        for key, value, _partition in writes:  # all of the batch is visible at once
-            if value is None:
-                self.data.pop(key, None)
-            else:
-                self.data[key] = value
+        persistent = isinstance(self.data, RocksStore)
+        if persistent:  # visible at once, on disk once acknowledged (streams/stores.py)
+            self.data.stage((key, value) for key, value, _partition in writes)
+        else:
+            for key, value, _partition in writes:  # all of the batch is visible at once
+                if value is None:
+                    self.data.pop(key, None)
+                else:
+                    self.data[key] = value
         deliveries = []
         for key, value, partition in writes:
             target = None if self.use_partitioner else partition
             deliveries.append(await producer.send(topic, key, value, target, None, None))
-        if deliveries:
-            await asyncio.gather(*deliveries)
+        if not deliveries:
+            return
+        acknowledged = await asyncio.gather(*deliveries)
+        if persistent:
+            self.data.persist(
+                (key, value, metadata.partition, metadata.offset)
+                for (key, value, _partition), metadata in zip(writes, acknowledged, strict=True)
+            )
 
 
 class BatchTable(_PartitionedWrites, faust.Table):

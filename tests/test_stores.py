@@ -1,0 +1,60 @@
+"""The persistent store stages writes in memory and persists them, with their changelog offset,
+only once acknowledged (streams/stores.py): a restart never finds a value the changelog lacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+from faust.types import TP
+
+from streams.stores import RocksStore
+from streams.tables import declare_tables
+
+
+def store_in(directory: Path) -> tuple[RocksStore, str]:
+    app = faust.App("stores-test", datadir=str(directory), autodiscover=False)
+    table = declare_tables(app, deal_partitions=2).deals
+    store = table._new_store_by_url("leadpulse-rocksdb://")  # as Faust makes a table's store
+    assert isinstance(store, RocksStore)
+    return store, table.changelog_topic.get_topic_name()
+
+
+def crash(store: RocksStore) -> None:
+    """The process ends: RocksDB's files stay as they are (closing only releases the lock)."""
+    for db in store._dbs.values():
+        db.close()
+    store._dbs.clear()
+
+
+def test_staged_writes_are_visible_but_reach_the_disk_only_when_acknowledged(tmp_path: Path) -> None:
+    store, topic = store_in(tmp_path)
+    store.stage([(b"a", b"a1"), (b"b", b"b1")])
+    assert (store.get(b"a"), store.get(b"b"), b"a" in store) == (b"a1", b"b1", True)
+    assert sorted(store.items()) == [(b"a", b"a1"), (b"b", b"b1")]
+    store.persist([(b"a", b"a1", 1, 41)])  # a acknowledged at offset 41 of partition 1; b not yet
+    store.stage([(b"a", b"a2")])  # a newer write of a, staged while the older one was in flight
+    store.persist([(b"a", b"a1", 1, 41)])
+    assert store.get(b"a") == b"a2", "a later staged write stays visible until it is acknowledged"
+    assert store.persisted_offset(TP(topic, 1)) == 41
+
+    # A crash now: a restarted store finds only what was acknowledged, and its offset.
+    crash(store)
+    store, topic = store_in(tmp_path)
+    store._db_for_partition(0), store._db_for_partition(1)  # the partitions a recovery opens
+    assert (store.get(b"a"), store.get(b"b")) == (b"a1", None)
+    assert store.persisted_offset(TP(topic, 1)) == 41 and store.persisted_offset(TP(topic, 0)) is None
+
+
+def test_deletes_and_offsets_are_written_per_partition(tmp_path: Path) -> None:
+    store, topic = store_in(tmp_path)
+    store.stage([(b"a", b"a1"), (b"c", b"c1")])
+    store.persist([(b"a", b"a1", 0, 5), (b"c", b"c1", 1, 9)])
+    store.stage([(b"a", None)])
+    assert store.get(b"a") is None and b"a" not in store
+    store.persist([(b"a", None, 0, 6)])
+    crash(store)
+    store, topic = store_in(tmp_path)
+    store._db_for_partition(0), store._db_for_partition(1)
+    assert (store.get(b"a"), store.get(b"c")) == (None, b"c1")
+    assert (store.persisted_offset(TP(topic, 0)), store.persisted_offset(TP(topic, 1))) == (6, 9)
