@@ -34,7 +34,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         autodiscover=False,
         broker=[f"leadpulse://{server.strip()}" for server in bootstrap.split(",")],  # streams/transport.py
         broker_credentials=_credentials(settings),
-        store=STORE_URLS[settings.store],
+        store=STORE_URLS[settings.table_store()],
         topic_partitions=deal_partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,

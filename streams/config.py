@@ -91,8 +91,10 @@ class Settings(BaseSettings):
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions of topics LeadPulse creates.")
     replication_factor: int = Field(default=1, ge=1)
-    store: Literal["memory", "rocksdb"] = Field(
-        default="memory", description="Table store: memory, or rocksdb (persistent, under the data directory)."
+    store: Literal["memory", "rocksdb"] | None = Field(
+        default=None,
+        description="Table store: rocksdb (persistent, under the data directory) or memory; "
+        "default rocksdb with LEADPULSE_BROKER, memory with the embedded broker.",
     )
     data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
     reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
@@ -166,6 +168,14 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return not self.broker
+
+    def table_store(self) -> Literal["memory", "rocksdb"]:
+        """The store to run. A real cluster: RocksDB, so a restart reads the changelog from where
+        the disk left off instead of from the beginning. The embedded broker keeps nothing across
+        restarts, so a disk from an earlier run would name offsets the new broker never had: memory."""
+        if self.store is not None:
+            return self.store
+        return "memory" if self.embedded_broker else "rocksdb"
 
 
 MAX_SLA_STEPS = 10

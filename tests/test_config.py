@@ -65,3 +65,11 @@ def test_the_advertised_url_names_a_reachable_host(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LEADPULSE_WEB_URL", "worker-9")
     with pytest.raises(ConfigError, match="LEADPULSE_WEB_URL"):
         load_settings()
+
+
+def test_the_store_is_rocksdb_on_a_real_cluster_and_memory_on_the_embedded_broker() -> None:
+    assert load_settings().table_store() == "memory"  # no LEADPULSE_BROKER: the embedded broker
+    assert load_settings(broker="kafka:9092").table_store() == "rocksdb"
+    assert load_settings(broker="kafka:9092", store="memory").table_store() == "memory"
+    with pytest.raises(ConfigError, match="LEADPULSE_STORE"):
+        load_settings(store="redis")
