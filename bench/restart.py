@@ -10,7 +10,6 @@ never compacts, so every version of every deal); RocksDB reads only what its dis
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import subprocess
@@ -20,7 +19,7 @@ import time
 import urllib.error
 from pathlib import Path
 
-from bench.run import fetch, leadpulse_metric, produce, simulated
+from bench.run import fetch, leadpulse_metric, produce, workload
 from streams.broker import EmbeddedBroker, free_port
 from streams.tables import DEALS
 
@@ -85,12 +84,7 @@ def run_store(store: str, bootstrap: str, scratch: Path, deal_messages: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=7200, help="simulated history to replay")
-    parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
-    args = parser.parse_args()
-    messages = simulated(args.seconds, args.rate)
-    deal_messages = sum(1 for m in messages if m.topic != "crm.reps")
+    messages, deal_messages = workload(__doc__)
     with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(log_path=Path(scratch) / "tansu.log") as broker:
         asyncio.run(produce(broker.bootstrap, messages))
         print(f"{len(messages):,} messages ({deal_messages:,} deal events)")

@@ -92,13 +92,18 @@ def leadpulse_metric(port: int, name: str, exclude: str = "\0", include: str = "
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def workload(description: str | None) -> tuple[list, int]:
+    """The simulated history the command line asks for, and how many of its messages are deal events."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=7200, help="simulated history to replay")
     parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
     args = parser.parse_args()
     messages = simulated(args.seconds, args.rate)
-    deal_messages = sum(1 for m in messages if m.topic != "crm.reps")
+    return messages, sum(1 for m in messages if m.topic != "crm.reps")
+
+
+def main() -> None:
+    messages, deal_messages = workload(__doc__)
     with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(log_path=Path(scratch) / "tansu.log") as broker:
         settings = load_settings(broker=broker.bootstrap, app_id="bench-leadpulse")
         deal_changelogs, global_changelogs = changelog_topics(settings)
