@@ -14,7 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
@@ -122,6 +122,15 @@ class Settings(BaseSettings):
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _store_needs_a_broker_that_keeps_data(self) -> Settings:
+        if self.store == "rocksdb" and self.embedded_broker:
+            raise ValueError(
+                "LEADPULSE_STORE=rocksdb needs LEADPULSE_BROKER: the embedded broker keeps nothing across restarts, "
+                "so the tables on disk would name offsets it never had (use memory)"
+            )
+        return self
 
     @field_validator("reporting_timezone")
     @classmethod

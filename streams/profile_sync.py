@@ -65,7 +65,8 @@ class ProfileSync:
     def __call__(self, work: int = WORK_PER_CALL) -> int:
         """Take in profile changes (as many reps as ``work`` allows, at least one); returns the
         number of deals recomputed."""
-        previous = self.directory.sync(limit=max(1, work // max(1, len(self.deals))))
+        deals, _bytes = self.rollups.table_size(self.rollups.partitions())  # len(table) scans RocksDB
+        previous = self.directory.sync(limit=max(1, work // max(1, deals)))
         if not previous:
             return 0
         started = time.monotonic()

@@ -47,6 +47,17 @@ ZONES = ("Europe/Berlin", "America/New_York", "Asia/Singapore", "Europe/London",
 DEAL_TYPES = (("new_business", 70), ("upsell", 15), ("cross_sell", 10), ("renewal", 5))
 OUTCOMES = (("connected", 35), ("no_answer", 35), ("voicemail", 20), ("busy", 5), ("failed", 5))
 EVENTS_PER_LEAD = 9  # average, for turning an event rate into a lead arrival rate
+# A lead's fate (each after the previous): never answered; qualified (else lost for no response);
+# its meeting held (else lost as a no-show); its close date kept (else it slips and stays open); won.
+NEVER_ANSWERED = 0.04
+QUALIFIED = 0.55
+MEETING_HELD = 0.8
+SLIPS = 0.1
+WON = 0.45
+AMOUNTS = (5_000, 120_000)  # a qualified deal's amount, uniform, in thousands
+WIN_SHARE = (1 - NEVER_ANSWERED) * QUALIFIED * MEETING_HELD * (1 - SLIPS) * WON
+MONTH_SECONDS = 30.4 * 86400
+MAX_QUOTA = 900_000_000_000  # money is valid up to 10^12 (schemas/events.py)
 
 
 @dataclass(order=True)
@@ -111,13 +122,19 @@ class CrmSimulation:
                 "team": team,
                 "role": "sdr" if rep.startswith("sdr") else "ae",
                 "timezone": ZONES[self.teams.index(team) % len(ZONES)],
-                "monthly_quota": None if rep.startswith("sdr") else f"{self.rng.randrange(40, 90) * 1000}.00",
+                "monthly_quota": None if rep.startswith("sdr") else f"{self._quota()}.00",
                 "currency": "USD",
                 "targets": {"calls_per_day": 40, "emails_per_day": 60, "meetings_per_week": 8},
                 "updated_at": _iso(now),
             }
             messages.append(Message(self.topics.reps, rep.encode(), orjson.dumps(profile)))
         return messages
+
+    def _quota(self) -> int:
+        """An AE's monthly quota: about what the simulated volume lets an AE win in a month (0.8 to
+        1.4 times), so attainment and coverage read like a real floor's at any rate."""
+        expected = self.lead_rate * WIN_SHARE * sum(AMOUNTS) / 2 * MONTH_SECONDS / len(self.aes)
+        return min(MAX_QUOTA, max(1000, int(round(expected * self.rng.uniform(0.8, 1.4), -3))))
 
     # --- leads -----------------------------------------------------------------------------
 
@@ -164,7 +181,7 @@ class CrmSimulation:
         source = _weighted(rng, self.sources)
         self._event(created, self.topics.deal_stages, deal, sdr, stage="new", source=source)
         roll = rng.random()
-        if roll < 0.04:
+        if roll < NEVER_ANSWERED:
             return  # never answered: stays awaiting response
         delay = rng.uniform(900, 5400) if roll < 0.14 else rng.lognormvariate(4.5, 1.0)
         touch = created + delay
@@ -185,15 +202,15 @@ class CrmSimulation:
                 self._call(at, deal, sdr, "inbound")
             else:
                 self._call(at, deal, sdr)
-        if rng.random() > 0.55:
+        if rng.random() > QUALIFIED:
             self._event(
                 at + rng.uniform(300, 3600), self.topics.deal_stages, deal, sdr, stage="lost", lost_reason="no_response"
             )
             return
-        amount = rng.randrange(5, 120) * 1000
+        amount = rng.randrange(AMOUNTS[0] // 1000, AMOUNTS[1] // 1000) * 1000
         at += rng.uniform(120, 1200)
         ae = rng.choice([ae for ae in self.aes if ae.split("-")[1] == sdr.split("-")[1]])
-        stale = rng.random() < 0.1  # a rep who never moved the close date: the deal has slipped
+        stale = rng.random() < SLIPS  # a rep who never moved the close date: the deal has slipped
         close_in_days = -1 if stale else 30
         self._event(
             at,
@@ -210,7 +227,7 @@ class CrmSimulation:
         self._event(
             at + 60, self.topics.meetings, deal, ae, meeting_id=meeting, action="booked", scheduled_for=_iso(at + 1800)
         )
-        held = rng.random() < 0.8
+        held = rng.random() < MEETING_HELD
         self._event(at + 1800, self.topics.meetings, deal, ae, meeting_id=meeting, action="held" if held else "no_show")
         if not held:
             self._event(at + 2400, self.topics.deal_stages, deal, ae, stage="lost", lost_reason="no_show")
@@ -219,7 +236,7 @@ class CrmSimulation:
         if stale:
             self._event(at + 2400, self.topics.deal_stages, deal, ae, stage="negotiation")
             return  # stays open past its expected close date
-        outcome = "won" if rng.random() < 0.45 else "lost"
+        outcome = "won" if rng.random() < WON else "lost"
         self._event(
             at + rng.uniform(2400, 7200),
             self.topics.deal_stages,

@@ -14,6 +14,12 @@ writes), in memory only. They are *persisted* once the changelog has acknowledge
 the acknowledgement: the disk holds the last acknowledged state, recovery reads on from its offset,
 and the redelivered events are folded again. Crash after it: the same, with less to read.
 
+A global table's changelog partition also carries the other workers' writes, which reach this
+worker through Faust's recovery loop (``apply_changelog_batch``), later than its own acknowledgement:
+recording its own offset would skip theirs at the next recovery. So a global table persists values
+only, and the recovery loop alone records offsets (its own writes come back through it too). A value
+the loop applies replaces what is staged for the key: the changelog's order wins.
+
 Registered as the ``leadpulse-rocksdb`` store (``LEADPULSE_STORE=rocksdb``) through the
 ``faust.stores`` entry point.
 """
@@ -37,6 +43,11 @@ class RocksStore(FaustRocksStore):
         for key, value in writes:
             self._staged[key] = value
 
+    def unstage(self, keys: Iterable[bytes]) -> None:
+        """Writes that will not be acknowledged (the batch failed): no longer visible."""
+        for key in keys:
+            self._staged.pop(key, None)
+
     def persist(self, acknowledged: Iterable[Persisted]) -> None:
         """Acknowledged writes, with the changelog offsets they got, to disk: atomically per partition."""
         batches: dict[int, Any] = {}
@@ -53,9 +64,17 @@ class RocksStore(FaustRocksStore):
             offsets[partition] = max(offset, offsets.get(partition, -1))
             if self._staged.get(key, value) == value:  # a later staged write of the key stays staged
                 self._staged.pop(key, None)
+        shared = self.table.is_global or self.table.use_partitioner  # the other workers write here too
         for partition, batch in batches.items():
-            batch.put(self.offset_key, str(offsets[partition]).encode())
+            if not shared:
+                batch.put(self.offset_key, str(offsets[partition]).encode())
             self._db_for_partition(partition).write(batch)
+
+    def apply_changelog_batch(self, batch: Iterable[Any], to_key: Any, to_value: Any) -> None:
+        events = list(batch)
+        for event in events:
+            self._staged.pop(event.message.key, None)
+        super().apply_changelog_batch(events, to_key, to_value)
 
     def _write_batch(self) -> Any:
         from rocksdict import WriteBatch

@@ -56,13 +56,16 @@ class _PartitionedWrites:
                     self.data.pop(key, None)
                 else:
                     self.data[key] = value
-        deliveries = []
-        for key, value, partition in writes:
-            target = None if self.use_partitioner else partition
-            deliveries.append(await producer.send(topic, key, value, target, None, None))
-        if not deliveries:
-            return
-        acknowledged = await asyncio.gather(*deliveries)
+        try:
+            deliveries = []
+            for key, value, partition in writes:
+                target = None if self.use_partitioner else partition
+                deliveries.append(await producer.send(topic, key, value, target, None, None))
+            acknowledged = await asyncio.gather(*deliveries)
+        except BaseException:
+            if persistent:
+                self.data.unstage(key for key, _value, _partition in writes)
+            raise
         if persistent:
             self.data.persist(
                 (key, value, metadata.partition, metadata.offset)

@@ -96,7 +96,7 @@ def assert_disk_matches_the_changelog(bootstrap: str, tables: Path, app_id: str)
             on_disk = dict(db.items())
         finally:
             db.close()
-        persisted = int(on_disk.pop(RocksStore.offset_key))
+        persisted = int(on_disk.pop(RocksStore.offset_key, b"-1"))  # -1: opened, nothing persisted yet
         expected: dict[bytes, bytes] = {}
         for record in changelog:
             if record.partition == partition and record.offset <= persisted:

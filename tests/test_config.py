@@ -73,3 +73,5 @@ def test_the_store_is_rocksdb_on_a_real_cluster_and_memory_on_the_embedded_broke
     assert load_settings(broker="kafka:9092", store="memory").table_store() == "memory"
     with pytest.raises(ConfigError, match="LEADPULSE_STORE"):
         load_settings(store="redis")
+    with pytest.raises(ConfigError, match="LEADPULSE_STORE=rocksdb needs LEADPULSE_BROKER"):
+        load_settings(store="rocksdb")  # the embedded broker keeps nothing

@@ -2,7 +2,7 @@
 broker fed by the simulator, Debian's ``prometheus`` scraping it with the deploy rules, Debian's
 ``prometheus-alertmanager`` with the deploy routing, and a webhook receiver run by the test.
 
-Prometheus' configuration is ``deploy/prometheus/prometheus.yml`` with loopback targets and 1 s
+Prometheus' configuration is ``deploy/prometheus/prometheus.yml`` with loopback targets and short
 intervals; Alertmanager's is ``deploy/alertmanager/alertmanager.yml`` with each receiver's URL
 pointed at the test's webhook (same path per receiver). Every panel query of the board and every
 recording rule must return data, the SLA alert must fire, reach Alertmanager and be delivered to
@@ -95,7 +95,8 @@ class Stack:
     def query_range(self, expr: str, seconds: float, step: float) -> list[dict[str, Any]]:
         now = time.time()
         params = {"query": expr, "start": now - seconds, "end": now, "step": step}
-        with urllib.request.urlopen(f"{self.prometheus}/api/v1/query_range?{urllib.parse.urlencode(params)}") as r:
+        url = f"{self.prometheus}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=30) as r:
             return json.loads(r.read())["data"]["result"]
 
     def alerts(self) -> list[dict[str, Any]]:
@@ -105,7 +106,8 @@ class Stack:
 
 def prometheus_config(worker_port: int, alertmanager_port: int) -> dict:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    # A scrape may take its whole interval on a busy machine before it counts as failed.
+    config["global"] = {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(RULES)]
     config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
     (leadpulse,) = [job for job in config["scrape_configs"] if job["job_name"] == "leadpulse"]
@@ -214,7 +216,7 @@ def test_every_panel_and_every_recording_rule_returns_data(stack: Stack) -> None
     if BOARD_PICTURE:  # refresh the README's picture, once the time series have some history
         from tests.board_picture import HISTORY_SECONDS, draw
 
-        history = f'count_over_time(up{{job="leadpulse"}}[{HISTORY_SECONDS}s]) >= {HISTORY_SECONDS - 5}'
+        history = f'count_over_time(up{{job="leadpulse"}}[{HISTORY_SECONDS}s]) >= {HISTORY_SECONDS // 2 - 5}'
         wait_until(lambda: stack.query(history), HISTORY_SECONDS * 2, "two minutes of samples", interval=2)
         draw(stack, Path(BOARD_PICTURE))
 
@@ -233,14 +235,14 @@ def test_the_sla_alert_fires_reaches_alertmanager_and_its_team_s_receiver(stack:
         return [
             (path, payload)
             for path, payload in stack.webhook.received
-            if payload["commonLabels"].get("alertname") == "LeadWaitingPastSLA"
+            if payload["commonLabels"].get("alertname") == "LeadWaitingPastSLA" and payload["status"] == "firing"
         ]
 
     wait_until(lambda: {path for path, _ in delivered()} >= {f"/floor-{team}" for team in teams}, 120, "delivery")
     for path, payload in delivered():
         assert payload["receiver"] == path.lstrip("/")
         assert payload["commonLabels"]["team"] == path.removeprefix("/floor-"), path
-        assert payload["status"] == "firing" and payload["commonLabels"]["severity"] == "page"
+        assert payload["commonLabels"]["severity"] == "page"
         assert payload["commonAnnotations"]["runbook_url"] == "docs/runbook.md#leadwaitingpastsla"
     print("\nwebhook received:", json.dumps(delivered()[0][1]["alerts"][0]["labels"]))
 

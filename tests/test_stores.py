@@ -4,6 +4,7 @@ only once acknowledged (streams/stores.py): a restart never finds a value the ch
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import faust
 from faust.types import TP
@@ -58,3 +59,28 @@ def test_deletes_and_offsets_are_written_per_partition(tmp_path: Path) -> None:
     store._db_for_partition(0), store._db_for_partition(1)
     assert (store.get(b"a"), store.get(b"c")) == (None, b"c1")
     assert (store.persisted_offset(TP(topic, 0)), store.persisted_offset(TP(topic, 1))) == (6, 9)
+
+
+def test_a_global_table_leaves_offsets_to_the_changelog_and_the_changelog_order_wins(tmp_path: Path) -> None:
+    """Other workers write a global table's changelog too: persisting this worker's own offset
+    would skip their records at the next recovery, so only the recovery loop records offsets."""
+    app = faust.App("stores-test", datadir=str(tmp_path), autodiscover=False)
+    table = declare_tables(app, deal_partitions=2).rep_profiles
+    store = table._new_store_by_url("leadpulse-rocksdb://")
+    topic = table.changelog_topic.get_topic_name()
+    store.stage([(b"ann", b"mine")])
+    store.persist([(b"ann", b"mine", 0, 11)])
+    assert store.get(b"ann") == b"mine" and store.persisted_offset(TP(topic, 0)) is None
+    store.stage([(b"ann", b"mine again")])  # in flight when another worker's newer write arrives
+    newer = SimpleNamespace(
+        message=SimpleNamespace(tp=TP(topic, 0), partition=0, offset=12, key=b"ann", value=b"theirs")
+    )
+    store.apply_changelog_batch([newer], to_key=None, to_value=None)
+    assert store.get(b"ann") == b"theirs" and store.persisted_offset(TP(topic, 0)) == 12
+
+
+def test_a_failed_batch_is_no_longer_visible(tmp_path: Path) -> None:
+    store, _topic = store_in(tmp_path)
+    store.stage([(b"a", b"a1")])
+    store.unstage([b"a"])
+    assert store.get(b"a") is None and list(store.items()) == []
