@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from streams.broker import EmbeddedBroker, free_port
-from tests.harness import WorkerProcess, produce, simulated_messages, total, wait_until
+from tests.harness import WorkerProcess, produce, simulated_messages, stop_process, total, wait_until
 from tests.test_deploy import DASHBOARD, DEPLOY, RULES, recorded_names, tool
 
 pytestmark = pytest.mark.integration
@@ -68,14 +68,6 @@ class Webhook:
 
 def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @dataclass
@@ -171,7 +163,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(prometheus, alertmanager, webhook, worker)
         finally:
             for process in processes:
-                stop(process)
+                stop_process(process)
             worker.stop()
             webhook.close()
 

@@ -97,14 +97,14 @@ class Api:
             (lead for answer in answers for lead in answer["leads"]),
             key=lambda lead: (lead["created_at"], lead["deal_id"]),
         )
-        oldest = round(max(0.0, now - leads[0]["created_at"]), 3) if leads else 0.0
+        shown = [awaiting_lead_body(lead, now) for lead in leads[:limit]]  # oldest first; limit >= 1
         return AwaitingBody(
             team=team,
             at=instant(now),
             total=total,
             breached=sum(answer["breached"] for answer in answers),
-            oldest_waiting_seconds=oldest,
-            leads=[awaiting_lead_body(lead, now) for lead in leads[:limit]],
+            oldest_waiting_seconds=shown[0]["waiting_seconds"] if shown else 0.0,
+            leads=shown,
         )
 
     def teams(self) -> TeamsBody:
