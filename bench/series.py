@@ -24,22 +24,13 @@ from streams.deadletter import InputMessage
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.periods import Calendar
-from streams.processor import BatchProcessor
+from streams.processor import BatchProcessor, DictKeyStore
 from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.simulate import SOURCES, CrmSimulation
 
 BATCH = 2000
-
-
-class Store(dict):
-    async def write_many(self, writes: list) -> None:
-        for key, value, _ in writes:
-            if value is None:
-                self.pop(key, None)
-            else:
-                self[key] = value
 
 
 def main() -> None:
@@ -62,7 +53,7 @@ def main() -> None:
     )
     now = time.time()
     start = now - args.days * 86400
-    deals, intake, profiles, rep_intake = Store(), Store(), Store(), Store()
+    deals, intake, profiles, rep_intake = DictKeyStore(), DictKeyStore(), DictKeyStore(), DictKeyStore()
     directory = RepDirectory(profiles)
     rollups = Rollups(FoldContext(Calendar("UTC"), directory, settings.sla_policy()), settings.retention.by_kind())
     sync = ProfileSync(directory, rollups, deals)

@@ -46,7 +46,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         broker_request_timeout=max(session * 2, 30.0),
         broker_commit_interval=settings.commit_interval_seconds,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
+        broker_max_poll_records=settings.batch_max_events,  # a fetched batch: streams/intake.py
         web_enabled=True,
         web_host=settings.web_host,
         web_bind=settings.web_host,

@@ -117,8 +117,7 @@ class Settings(BaseSettings):
         description="How the other workers reach this one's web server (default from host and port).",
     )
     api_token: SecretStr | None = None
-    batch_max_events: int = Field(default=2000, ge=1, description="Events folded per batch at most.")
-    batch_max_seconds: float = Field(default=0.2, gt=0, description="Longest wait to fill a batch.")
+    batch_max_events: int = Field(default=10_000, ge=1, description="Events taken from one fetch at most.")
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     session_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -12,14 +12,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from schemas.outputs import DeadLetterRecord
-from streams.agents import raw_topic, register_agents
 from streams.api.cluster import Gatherer
 from streams.api.local import LocalView
 from streams.api.routes import register_routes
@@ -30,6 +29,7 @@ from streams.config import Settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
+from streams.intake import attach_intake, raw_topic
 from streams.metrics.labels import SourceLabels
 from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
@@ -77,7 +77,7 @@ class Engine:
             alerts_topic=settings.topics.alerts,
             responses_topic=settings.topics.lead_responses,
             lookback_seconds=settings.alert_lookback_seconds,
-            publish=self._publish_records,
+            send=self._send_records,
             resized=lambda partition, old, new: self.rollups.resized(partition, old, new),
         )
         self.clock = clock
@@ -100,7 +100,8 @@ class Engine:
             before_deal_batch=self.profile_sync,
             outputs=self.outputs,
         )
-        register_agents(self.app, settings, self.processor.process_deal_messages, self.processor.process_rep_messages)
+        # Every input topic, a fetched batch at a time; durable once per commit window.
+        attach_intake(self.app, self.processor.topic_of, self.processor, flush_every=settings.commit_interval_seconds)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
             LeadPulseCollector(
@@ -181,13 +182,12 @@ class Engine:
         async with self.processor.lock:
             self.profile_sync()
             owned = set(self.rollups.partitions())
-            await self.outputs.emit_due(self.tables.deals, owned, self.clock())
+            self.processor.defer(await self.outputs.emit_due(self.tables.deals, owned, self.clock()))
 
-    async def _publish_records(self, records: list[Record]) -> None:
-        """Hand the records to the producer together and wait until every one is acknowledged."""
+    async def _send_records(self, records: list[Record]) -> list[Awaitable[object]]:
+        """Hand the records to the producer in order; their acknowledgements, to await."""
         producer = self.app.producer
-        deliveries = [await producer.send(topic, key, value, None, None, None) for topic, key, value in records]
-        await asyncio.gather(*deliveries)
+        return [await producer.send(topic, key, value, None, None, None) for topic, key, value in records]
 
     async def _prune_expired_periods(self) -> None:
         dropped = self.rollups.prune(time.time())

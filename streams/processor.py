@@ -1,11 +1,12 @@
 """Batch processing of input messages, free of Faust: decode, dead-letter, fold, write.
 
 A batch's messages are decoded and validated one by one; the valid ones are grouped by deal
-and each deal is folded once and written once, whatever number of its events the batch holds
-(one changelog message per changed deal, not per event). Writes go through
-:meth:`KeyStore.write_many`, which returns once the batch's writes are durable; ``process_*``
-returns only when every write of the batch is, so the caller may then let the batch's offsets
-be committed.
+and each deal is folded once, whatever number of its events the batch holds. :meth:`take` makes
+the results visible at once (tables, aggregates) and starts sending what the batch owes the
+output and dead-letter topics; :meth:`flush`, once per commit window, waits for those and then
+sends each deal and tally changed since the last flush to its changelog, once (one changelog
+message per changed deal per window, not per event or per batch). Offsets of taken messages may
+be committed once a flush that started after their ``take`` has returned.
 
 Redelivery is harmless everywhere: a deal record and an intake tally each carry the highest
 offset they have absorbed. A rejected message is dead-lettered before its tally is written,
@@ -55,8 +56,31 @@ class KeyStore(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
+    def put_many(self, writes: list[Write]) -> None:
+        """Apply the writes: visible at once, durable at the next flush."""
+
+    async def flush(self) -> None:
+        """Send the keys written since the last flush to the changelog; return once acknowledged."""
+
     async def write_many(self, writes: list[Write]) -> None:
-        """Apply the writes and return once they are durable."""
+        """Apply the writes and return once they (and all earlier ones) are durable."""
+
+
+class DictKeyStore(dict[bytes, bytes]):
+    """A :class:`KeyStore` with no changelog, for in-process runs (tests, the series benchmark)."""
+
+    def put_many(self, writes: list[Write]) -> None:
+        for key, value, _partition in writes:
+            if value is None:
+                self.pop(key, None)
+            else:
+                self[key] = value
+
+    async def flush(self) -> None:
+        return None
+
+    async def write_many(self, writes: list[Write]) -> None:
+        self.put_many(writes)
 
 
 PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]]
@@ -67,7 +91,8 @@ class OutputPlanner(Protocol):
 
     def plan(self, partition: int, state: DealState, now: float) -> Plan: ...
 
-    async def publish(self, plans: Sequence[Plan]) -> None: ...
+    async def send(self, plans: Sequence[Plan]) -> list[Awaitable[object]]:
+        """Queue the plans' records in order; their acknowledgements, to await."""
 
 
 def intake_key(topic: str, partition: int) -> bytes:
@@ -99,8 +124,8 @@ class _Intake:
             self.tallies[where] = tally
         return tally.count(message.offset, reason, event_at)
 
-    async def write(self) -> None:
-        await self.store.write_many(
+    def put(self) -> None:
+        self.store.put_many(
             [
                 (intake_key(topic, partition), tally.encode(), partition)
                 for (topic, partition), tally in self.tallies.items()
@@ -141,8 +166,11 @@ class BatchProcessor:
         self._rep_tallies: dict[tuple[str, int], IntakeTally] = {}
         self._rep_histories: dict[bytes, tuple[int, History] | None] = {}
         # Deal records are read, folded and written under this lock, by batches and by the
-        # output emitter alike, so neither overwrites what the other just wrote.
+        # output emitter alike, so neither overwrites what the other just wrote; flushes too, so
+        # a flush's records never mark sent an output that it has not seen acknowledged.
         self.lock = asyncio.Lock()
+        # Output and dead-letter deliveries since the last flush: acknowledged before it writes.
+        self._deliveries: list[Awaitable[object]] = []
         self.topic_of = {settings.topics.input_name(topic): topic for topic in InputTopic}
 
     def _accept(
@@ -169,14 +197,38 @@ class BatchProcessor:
         intake.count(message, None, stamp.timestamp())
         return event
 
-    async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
-        """Process a batch from the deal-scoped topics (any mix of topics and partitions)."""
-        async with self.lock:
-            if self.before_deal_batch is not None:
-                self.before_deal_batch()
-            await self._process_deal_messages(messages)
+    async def take(self, messages: Sequence[InputMessage]) -> None:
+        """Fold a fetched batch (any topics, partitions and order): visible now, durable at the
+        next :meth:`flush`. Profiles first: a batch's deal events see the batch's profiles."""
+        reps = [message for message in messages if self.topic_of[message.topic] is InputTopic.REPS]
+        if reps:
+            await self.process_rep_messages(reps)
+        if len(reps) < len(messages):
+            async with self.lock:
+                if self.before_deal_batch is not None:
+                    self.before_deal_batch()
+                await self._take_deal_messages(
+                    [message for message in messages if self.topic_of[message.topic] is not InputTopic.REPS]
+                )
 
-    async def _process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
+    def defer(self, deliveries: Sequence[Awaitable[object]]) -> None:
+        """Deliveries the next flush must see acknowledged before it writes deal records."""
+        self._deliveries.extend(deliveries)
+
+    async def flush(self) -> None:
+        """Make everything taken so far durable: outputs and dead letters acknowledged, then each
+        changed deal and tally on its changelog."""
+        async with self.lock:
+            deliveries, self._deliveries = self._deliveries, []
+            await asyncio.gather(*deliveries)
+            await asyncio.gather(self.deals.flush(), self.intake.flush())
+
+    async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
+        """Take and flush a batch from the deal-scoped topics."""
+        await self.take(messages)
+        await self.flush()
+
+    async def _take_deal_messages(self, messages: Sequence[InputMessage]) -> None:
         now = self.clock()
         intake = _Intake(self.intake)
         dead_letters: list[Awaitable[object]] = []
@@ -190,7 +242,6 @@ class BatchProcessor:
             topic = DEAL_TOPIC_OF[self.topic_of[message.topic]]
             delivery = Delivery(fact_from_event(event), topic, message.offset, message.partition)
             by_deal.setdefault(event.deal_id, (message.partition, []))[1].append(delivery)
-        owing: list[Write] = []  # deals whose records mark outputs sent: written once those are acknowledged
         plans: list[Plan] = []
         for deal_id, (partition, deliveries) in by_deal.items():
             key = deal_id.encode()
@@ -204,18 +255,17 @@ class BatchProcessor:
                 continue
             state = result.state
             owed = None if self.outputs is None else self.outputs.plan(partition, state, now)
-            owes = owed is not None and owed.owed
-            if owes:
+            if owed is not None and owed.owed:
                 plans.append(owed)
                 state = owed.state
             record = encode_deal(partition, state)
-            (owing if owes else writes).append((key, record, partition))
+            writes.append((key, record, partition))
             self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
-        publishing = [self.outputs.publish(plans)] if self.outputs is not None and plans else []
-        await asyncio.gather(self.deals.write_many(writes), *publishing, *dead_letters)
-        if owing:
-            await self.deals.write_many(owing)
-        await intake.write()
+        if self.outputs is not None and plans:
+            self.defer(await self.outputs.send(plans))
+        self.defer(dead_letters)
+        self.deals.put_many(writes)
+        intake.put()
 
     async def process_rep_messages(self, messages: Sequence[InputMessage]) -> None:
         """Process a batch from ``crm.reps`` into each rep's profile history
@@ -248,7 +298,8 @@ class BatchProcessor:
                 writes.append((key, record, 0 if entry is None else entry[0]))
         await asyncio.gather(self.rep_profiles.write_many(writes), *dead_letters)
         self._rep_histories.update(histories)
-        await intake.write()
+        intake.put()
+        await self.rep_intake.flush()
 
     def forget_global_writes(self) -> None:
         """On a rebalance: another worker may write these reps and partitions from now on."""

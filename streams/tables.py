@@ -22,17 +22,19 @@ REP_INTAKE = "rep_intake_by_partition_v2"
 
 
 class _PartitionedWrites:
-    """A batch's writes, each placed in a named partition, sent to the changelog together.
+    """Writes placed in a named partition: visible at once, sent to the changelog together later.
 
-    Faust finds a write's partition from the *current event*, which is unset inside a
-    ``take()``/``take_events()`` batch ("Cannot modify table key from outside of stream
-    iteration", faust-streaming #497). A batch knows each event's source partition, so it says
-    it explicitly. And where ``table[key] = value`` queues one changelog message at a time
-    through Faust's producer buffer (about 3-10k messages/s), ``write_many`` hands a batch's
-    records straight to the aiokafka producer, whose accumulator batches them, then awaits
-    their delivery. It returns once every record is acknowledged, so the caller may let the
-    batch's offsets be committed. Tables with ``use_partitioner`` (global tables) let the
-    producer pick the partition from the key.
+    Faust finds a write's partition from the *current event*, which is unset outside a Stream
+    ("Cannot modify table key from outside of stream iteration", faust-streaming #497). The
+    processor knows each event's source partition, so it says it explicitly.
+
+    ``put_many`` makes writes visible and marks their keys dirty; ``flush`` sends each dirty key's
+    *current* value once, however many times it was written since the last flush (a deal folded in
+    ten batches of one commit window costs one changelog record), straight to the aiokafka producer,
+    whose accumulator batches them, and returns once every record is acknowledged: then the input
+    offsets behind them may be committed. Sending current values keeps the changelog in the table's
+    order as long as flushes do not overlap (the processor's lock). Tables with ``use_partitioner``
+    (global tables) let the producer pick the partition from the key.
 
     Bypassing ``send_changelog`` skips its ``_on_changelog_sent`` callback, which records the
     RocksDB store's persisted offsets: here the persistent store writes values and offset together,
@@ -44,18 +46,30 @@ class _PartitionedWrites:
     app: faust.App
     changelog_topic: faust.TopicT
 
-    async def write_many(self, writes: list[Write]) -> None:
-        producer = self.app.producer
-        topic = self.changelog_topic.get_topic_name()
-        persistent = isinstance(self.data, RocksStore)
-        if persistent:  # visible at once, on disk once acknowledged (streams/stores.py)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dirty: dict[bytes, int] = {}  # key -> partition, written since the last flush
+
+    def put_many(self, writes: list[Write]) -> None:
+        if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/stores.py)
             self.data.stage((key, value) for key, value, _partition in writes)
         else:
-            for key, value, _partition in writes:  # all of the batch is visible at once
+            for key, value, _partition in writes:
                 if value is None:
                     self.data.pop(key, None)
                 else:
                     self.data[key] = value
+        for key, _value, partition in writes:
+            self._dirty[key] = partition
+
+    async def flush(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        if not dirty:
+            return
+        writes = [(key, self.data.get(key), partition) for key, partition in dirty.items()]
+        producer = self.app.producer
+        topic = self.changelog_topic.get_topic_name()
+        persistent = isinstance(self.data, RocksStore)
         try:
             deliveries = []
             for key, value, partition in writes:
@@ -64,13 +78,17 @@ class _PartitionedWrites:
             acknowledged = await asyncio.gather(*deliveries)
         except BaseException:
             if persistent:
-                self.data.unstage(key for key, _value, _partition in writes)
+                self.data.unstage(dirty)
             raise
         if persistent:
             self.data.persist(
                 (key, value, metadata.partition, metadata.offset)
                 for (key, value, _partition), metadata in zip(writes, acknowledged, strict=True)
             )
+
+    async def write_many(self, writes: list[Write]) -> None:
+        self.put_many(writes)
+        await self.flush()
 
 
 class BatchTable(_PartitionedWrites, faust.Table):

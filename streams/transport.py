@@ -23,6 +23,8 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.intake import FetchedBatches
+
 PROBE_TIMEOUT_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         )
 
 
-class Consumer(faust_aiokafka.Consumer):
+class Consumer(FetchedBatches, faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return HighwaterCheckedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -273,6 +273,19 @@ async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 60
     return records
 
 
+async def records_in(bootstrap: str, topic: str) -> int:
+    """How many records the topic holds now, by its end offsets (at most that many on Tansu, whose
+    ListOffsets end can be short): enough to wait for a topic to be written to."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+    finally:
+        await consumer.stop()
+
+
 async def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list:
     """Every record in the topic now: read from the beginning up to each partition's high
     watermark as fetch responses report it (Tansu's ListOffsets end can be short)."""

@@ -23,6 +23,7 @@ from tests.harness import (
     WorkerProcess,
     produce,
     read_topic,
+    records_in,
     select,
     settled_pair,
     simulated_messages,
@@ -46,7 +47,12 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
         broker.bootstrap,
         "crashy",
         tmp_path / "crashy",
-        extra_env={"LEADPULSE_BATCH_MAX_EVENTS": "200", "LEADPULSE_STORE": store},
+        # Small fetched batches and short commit windows: the kill lands after some flushes.
+        extra_env={
+            "LEADPULSE_BATCH_MAX_EVENTS": "200",
+            "LEADPULSE_COMMIT_INTERVAL_SECONDS": "0.5",
+            "LEADPULSE_STORE": store,
+        },
     )
     steady.start()
     crashy.start()
@@ -56,10 +62,14 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
         # Keep producing the second half while the worker is killed.
         producer = threading.Thread(target=lambda: asyncio.run(produce(broker.bootstrap, messages[half:])))
         producer.start()
+        deals_changelog = changelog_name("crashy", DEALS)
         wait_until(
-            lambda: total(crashy.scrape(), "leadpulse_events_processed_total") > half * 0.6,
+            lambda: (
+                total(crashy.scrape(), "leadpulse_events_processed_total") > half * 0.6
+                and asyncio.run(records_in(broker.bootstrap, deals_changelog)) > 200
+            ),
             60,
-            "the crashy worker to be partway through",
+            "the crashy worker to be partway through, with deals flushed to its changelog",
         )
         crashy.kill()
         if store == "rocksdb":

@@ -14,7 +14,7 @@ from streams.deadletter import InputMessage
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.periods import Calendar
-from streams.processor import BatchProcessor
+from streams.processor import BatchProcessor, DictKeyStore
 from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
@@ -22,21 +22,11 @@ from streams.rollups import Rollups
 NOW = datetime(2024, 3, 5, 12, 30, tzinfo=UTC).timestamp()  # mid-hour: every period is current
 
 
-class DictStore(dict):
-    """A table stand-in: writes are immediately durable."""
-
-    async def write_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> None:
-        for key, value, _partition in writes:
-            if value is None:
-                self.pop(key, None)
-            else:
-                self[key] = value
-
-
 class Harness:
     def __init__(self) -> None:
         self.settings = load_settings()
-        self.deals, self.intake, self.profiles, self.rep_intake = DictStore(), DictStore(), DictStore(), DictStore()
+        self.deals, self.intake = DictKeyStore(), DictKeyStore()
+        self.profiles, self.rep_intake = DictKeyStore(), DictKeyStore()
         self.directory = RepDirectory(self.profiles)
         self.rollups = Rollups(FoldContext(Calendar("UTC"), self.directory, self.settings.sla_policy()))
         self.profile_sync = ProfileSync(self.directory, self.rollups, self.deals)

@@ -2,8 +2,9 @@
 
 Batches plan the deals they change (:meth:`Outputs.plan`); the worker's timer calls
 :meth:`Outputs.emit_due` for deals whose next SLA step or slip date has come, with no input
-needed. Either way the records are published and acknowledged before the deal records that
-mark them sent are written (:mod:`streams.fold.outputs`).
+needed. Either way the records are queued at once and acknowledged before the deal records
+that mark them sent are flushed to the changelog (:meth:`streams.processor.BatchProcessor.flush`,
+:mod:`streams.fold.outputs`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from streams.outputs.schedule import AlertSchedule
 from streams.processor import KeyStore, Write
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
-Publish = Callable[[list[Record]], Awaitable[object]]
+Send = Callable[[list[Record]], Awaitable[list[Awaitable[object]]]]  # queue in order; acknowledgements
 
 EMIT_AT_MOST = 2000  # deals planned per timer tick
 
@@ -31,14 +32,14 @@ class Outputs:
         alerts_topic: str,
         responses_topic: str,
         lookback_seconds: float,
-        publish: Publish,
+        send: Send,
         resized: Callable[[int, int, int], object] | None = None,
     ) -> None:
         self.ctx = ctx
         self.alerts_topic = alerts_topic
         self.responses_topic = responses_topic
         self.lookback_seconds = lookback_seconds
-        self.publish_records = publish
+        self.send_records = send
         self.resized = resized  # (partition, old bytes, new bytes) of a deal record the timer rewrote
         self.schedule = AlertSchedule()
 
@@ -54,18 +55,19 @@ class Outputs:
         owed = plan(state, self.ctx, now, self.lookback_seconds).owed
         self.schedule.set(state.deal_id, partition, now if owed else next_due(state, self.ctx, now))
 
-    async def publish(self, plans: Sequence[Plan]) -> None:
+    async def send(self, plans: Sequence[Plan]) -> list[Awaitable[object]]:
+        """Queue the plans' records, in order; returns their acknowledgements to await."""
         records: list[Record] = []
         for owed in plans:
             key = owed.state.deal_id.encode()
             records += [(self.alerts_topic, key, alert.model_dump_json().encode()) for alert in owed.alerts]
             if owed.response is not None:
                 records.append((self.responses_topic, key, owed.response.model_dump_json().encode()))
-        if records:
-            await self.publish_records(records)
+        return await self.send_records(records) if records else []
 
-    async def emit_due(self, deals: KeyStore, owned: set[int], now: float) -> int:
-        """Publish what the due deals owe and record it; returns how many deals owed something."""
+    async def emit_due(self, deals: KeyStore, owned: set[int], now: float) -> list[Awaitable[object]]:
+        """Queue what the due deals owe and record it (durable at the next flush, which awaits the
+        returned acknowledgements first)."""
         plans: list[Plan] = []
         writes: list[Write] = []
         for deal_id, partition in self.schedule.pop_due(now, EMIT_AT_MOST):
@@ -82,6 +84,6 @@ class Outputs:
                 writes.append((deal_id.encode(), record, partition))
                 if self.resized is not None:
                     self.resized(partition, len(stored), len(record))
-        await self.publish(plans)
-        await deals.write_many(writes)
-        return len(plans)
+        deliveries = await self.send(plans)
+        deals.put_many(writes)
+        return deliveries
