@@ -182,7 +182,10 @@ class Engine:
         async with self.processor.lock:
             self.profile_sync()
             owned = set(self.rollups.partitions())
-            self.processor.defer(await self.outputs.emit_due(self.tables.deals, owned, self.clock()))
+            deliveries = await self.outputs.emit_due(self.tables.deals, owned, self.clock())
+            self.processor.defer(deliveries)
+        if deliveries:  # record them sent now, not at the window's end: a crash re-sends less
+            await self.processor.flush()
 
     async def _send_records(self, records: list[Record]) -> list[Awaitable[object]]:
         """Hand the records to the producer in order; their acknowledgements, to await."""
