@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Protocol
 
 from schemas.events import DealEvent, InputTopic, RepProfile
@@ -66,15 +66,20 @@ class KeyStore(Protocol):
         """Apply the writes and return once they (and all earlier ones) are durable."""
 
 
+def apply_writes(mapping: MutableMapping[bytes, bytes], writes: Sequence[Write]) -> None:
+    """Writes applied to a plain mapping (a value of None deletes its key)."""
+    for key, value, _partition in writes:
+        if value is None:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = value
+
+
 class DictKeyStore(dict[bytes, bytes]):
     """A :class:`KeyStore` with no changelog, for in-process runs (tests, the series benchmark)."""
 
     def put_many(self, writes: list[Write]) -> None:
-        for key, value, _partition in writes:
-            if value is None:
-                self.pop(key, None)
-            else:
-                self[key] = value
+        apply_writes(self, writes)
 
     async def flush(self) -> None:
         return None

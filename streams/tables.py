@@ -12,7 +12,7 @@ from typing import Any
 
 import faust
 
-from streams.processor import Write
+from streams.processor import Write, apply_writes
 from streams.stores import RocksStore
 
 DEALS = "deals_by_id_v2"
@@ -54,11 +54,7 @@ class _PartitionedWrites:
         if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/stores.py)
             self.data.stage((key, value) for key, value, _partition in writes)
         else:
-            for key, value, _partition in writes:
-                if value is None:
-                    self.data.pop(key, None)
-                else:
-                    self.data[key] = value
+            apply_writes(self.data, writes)
         for key, _value, partition in writes:
             self._dirty[key] = partition
 
