@@ -58,8 +58,8 @@ def project(
         where_at = [(names.index(label), value) for label, value in (where or {}).items()]
         for raw, count, total in cells(source.family):
             wide = source.wide(raw, resolve)
-            if wide is None or any(wide[index] != value for index, value in where_at):
-                continue
+            if wide is None or (where_at and any(wide[index] != value for index, value in where_at)):
+                continue  # (a /metrics read has no ``where``: no generator per cell for it)
             key = tuple(wide[index] for index in keep_at)
             acc = out.get(key)
             if histogram:
