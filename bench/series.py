@@ -1,23 +1,26 @@
 """The series budget (SPEC §3): one worker's /metrics with 1,000 reps in 50 teams, 7 sources and
-a month of traffic.
+a month of traffic, and what a scrape of it costs at rest and under load.
 
-    .venv/bin/python -m bench.series [--days 30] [--rate 0.6] [--reps-per-team 20]
+    .venv/bin/python -m bench.series [--days 30] [--rate 0.6] [--reps-per-team 14]
 
-Plays the simulator's month into the batch processor in-process (dict tables, no broker), then
-renders /metrics as the worker would and prints the series per family, the total, and how long
-a scrape takes (the median of five). 50 teams of 20 SDRs and 10 AEs are 1,500 reps; pass
-``--reps-per-team 14`` for 1,050.
+Plays the simulator's month into the batch processor in-process (dict tables, no broker) and
+renders /metrics as the worker does (``LeadPulseCollector.exposition``). Printed: series per
+family and in total; the first scrape (every cell read: what follows a restart or a rebalance);
+scrapes at rest (median of five); and scrapes under load: the month's last seconds are held
+back and another simulation's live traffic is played instead (``--load-rate`` 5,000 events/s),
+a scrape after each ``--load-window`` (15 s: Prometheus' interval), printed with the cells it
+found changed. 50 teams of 14 SDRs and AEs are 1,050 reps (``--reps-per-team 13`` for 950).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import time
 from collections import Counter
-
-from prometheus_client import CollectorRegistry, generate_latest
+from collections.abc import Callable, Iterable
 
 from streams.config import load_settings
 from streams.deadletter import InputMessage
@@ -33,13 +36,30 @@ from streams.simulate import SOURCES, CrmSimulation
 BATCH = 2000
 
 
+async def play(processor: BatchProcessor, messages: Callable[[list], list[InputMessage]], stream: Iterable) -> int:
+    """Feeds the stream to the processor in batches of ``BATCH``; returns how many messages."""
+    count, batch = 0, []
+    for message in stream:
+        batch.append(message)
+        if len(batch) >= BATCH:
+            await processor.process_deal_messages(messages(batch))
+            count, batch = count + len(batch), []
+    if batch:
+        await processor.process_deal_messages(messages(batch))
+        count += len(batch)
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--rate", type=float, default=0.6, help="simulated events per second")
     parser.add_argument("--reps-per-team", type=int, default=14)
     parser.add_argument("--teams", type=int, default=50)
-    parser.add_argument("--profile", action="store_true", help="print where one scrape spends its time")
+    parser.add_argument("--load-rate", type=float, default=5000, help="live events per second after the month")
+    parser.add_argument("--load-window", type=float, default=15, help="seconds between two scrapes under load")
+    parser.add_argument("--load-scrapes", type=int, default=3, help="scrapes under load")
+    parser.add_argument("--profile", action="store_true", help="print where the first scrape spends its time")
     args = parser.parse_args()
     settings = load_settings()
     teams = tuple(f"t{number:02d}" for number in range(args.teams))
@@ -85,49 +105,53 @@ def main() -> None:
         return out
 
     asyncio.run(processor.process_rep_messages(messages(simulation.profiles(start - 60))))
-    played, started, batch = 0, time.perf_counter(), []
-
-    async def play() -> int:
-        nonlocal batch
-        count = 0
-        for message in simulation.backfill(start, now, step=60):
-            batch.append(message)
-            if len(batch) >= BATCH:
-                await processor.process_deal_messages(messages(batch))
-                count += len(batch)
-                batch = []
-        if batch:
-            await processor.process_deal_messages(messages(batch))
-            count += len(batch)
-        return count
-
-    played = asyncio.run(play())
-    elapsed = time.perf_counter() - started
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(
-        LeadPulseCollector(
-            settings,
-            rollups=rollups,
-            directory=directory,
-            intake=intake,
-            rep_intake=rep_intake,
-            ownership=lambda: Ownership(True, frozenset(range(4)), frozenset(range(4))),
-            version="bench",
-            clock=lambda: now,
-        )
+    held_back = args.load_window * args.load_scrapes
+    began = time.perf_counter()
+    played = asyncio.run(play(processor, messages, simulation.backfill(start, now - held_back, step=60)))
+    elapsed = time.perf_counter() - began
+    collector = LeadPulseCollector(
+        settings,
+        rollups=rollups,
+        directory=directory,
+        intake=intake,
+        rep_intake=rep_intake,
+        ownership=lambda: Ownership(True, frozenset(range(4)), frozenset(range(4))),
+        version="bench",
+        clock=lambda: now,
     )
-    timings = []
-    for _ in range(5):
-        began = time.perf_counter()
-        text = generate_latest(registry).decode()
-        timings.append(time.perf_counter() - began)
+    began = time.perf_counter()
+    collector.exposition()
+    first = time.perf_counter() - began
     if args.profile:
         import cProfile
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.runcall(generate_latest, registry)
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        profiler.runcall(collector.exposition)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    loaded = []
+    live = CrmSimulation(
+        settings,
+        seed=6,
+        rate=args.load_rate,
+        reps_per_team=args.reps_per_team,
+        teams=teams,
+        sources=(*SOURCES, ("webinar", 5)),
+        first_deal=10**8,
+    )
+    stream = live.backfill(now - held_back, now)
+    for _ in range(args.load_scrapes):
+        window = itertools.islice(stream, int(args.load_rate * args.load_window))
+        played += asyncio.run(play(processor, messages, window))
+        changed = sum(len(rollups.partition(p).changes or ()) for p in rollups.partitions())  # type: ignore[union-attr]
+        began = time.perf_counter()
+        collector.exposition()
+        loaded.append((changed, time.perf_counter() - began))
+    timings = []
+    for _ in range(5):
+        began = time.perf_counter()
+        text = collector.exposition().decode()
+        timings.append(time.perf_counter() - began)
     per_family: Counter[str] = Counter()
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -142,7 +166,14 @@ def main() -> None:
     print(f"{reps} reps in {len(teams)} teams, {len(deals):,} deals")
     for name, count in per_family.most_common():
         print(f"  {count:8,}  {name}")
-    print(f"series: {sum(per_family.values()):,}; scrape (median of 5): {statistics.median(timings) * 1000:.0f} ms")
+    print(f"series: {sum(per_family.values()):,}")
+    print(f"first scrape (every cell): {first * 1000:.0f} ms")
+    print(f"scrape at rest (median of 5): {statistics.median(timings) * 1000:.0f} ms")
+    for changed, seconds in loaded:
+        print(
+            f"scrape after {args.load_window:.0f} s at {args.load_rate:,.0f} events/s "
+            f"({changed:,} changed cells): {seconds * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from schemas.outputs import DeadLetterRecord
 from streams.api.cluster import Gatherer
 from streams.api.local import LocalView
@@ -102,19 +100,16 @@ class Engine:
         )
         # Every input topic, a fetched batch at a time; durable once per commit window.
         attach_intake(self.app, self.processor.topic_of, self.processor, flush_every=settings.commit_interval_seconds)
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(
-            LeadPulseCollector(
-                settings,
-                rollups=self.rollups,
-                directory=self.directory,
-                intake=self.tables.intake,
-                rep_intake=self.tables.rep_intake,
-                ownership=self.ownership,
-                version=leadpulse_version(),
-                clock=clock,
-                before_read=self._sync_profiles_if_idle,
-            )
+        self.collector = LeadPulseCollector(
+            settings,
+            rollups=self.rollups,
+            directory=self.directory,
+            intake=self.tables.intake,
+            rep_intake=self.tables.rep_intake,
+            ownership=self.ownership,
+            version=leadpulse_version(),
+            clock=clock,
+            before_read=self._sync_profiles_if_idle,
         )
         token = settings.api_token.get_secret_value() if settings.api_token else None
         self.gatherer = Gatherer(self._members, settings.advertised_url(), layout.deal_partitions, token)
@@ -133,7 +128,12 @@ class Engine:
             self.gatherer,
         )
         register_routes(
-            self.app.web.web_app, self.api, self.registry, self.is_ready, token=token, version=leadpulse_version()
+            self.app.web.web_app,
+            self.api,
+            self.collector.exposition,
+            self.is_ready,
+            token=token,
+            version=leadpulse_version(),
         )
         self._ready = False
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)

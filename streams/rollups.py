@@ -10,6 +10,7 @@ queries read these small sums instead of walking every deal.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -33,12 +34,23 @@ Labels = tuple[str | None, ...]
 Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]
 
 
+ZERO = (0, 0)
+CHANGES_KEPT = 200_000  # changed cells followed per partition between two reads; beyond, the reader starts over
+_serials = itertools.count()
+
+
 @dataclass
 class PartitionRollup:
+    """One partition's sums, and which cells changed since :meth:`take_changes` (with their
+    values then), so a reader can follow the changes instead of reading every cell again.
+    Changes are followed only once somebody takes them, and only up to ``CHANGES_KEPT``."""
+
     sums: dict[Scope, dict[Family, Cells]] = field(default_factory=dict)
     awaiting: dict[str, AwaitingLead] = field(default_factory=dict)
     deals: int = 0  # deal records in the partition
     record_bytes: int = 0  # their total size
+    changes: dict[Key, tuple[int, int]] | None = None  # None: not followed (not yet, or too many)
+    serial: int = field(default_factory=lambda: next(_serials))  # tells a rebuilt partition from the old
 
     def add(self, key: Key, count: int, total: int) -> None:
         scope, family, labels = key
@@ -49,8 +61,15 @@ class PartitionRollup:
         if cells is None:
             cells = families[family] = {}
         cell = cells.get(labels)
+        changes = self.changes
+        if changes is not None and key not in changes:
+            if len(changes) >= CHANGES_KEPT:
+                self.changes = None
+            else:
+                changes[key] = ZERO if cell is None else (cell[0], cell[1])
         if cell is None:
-            cells[labels] = [count, total]
+            if count or total:  # a cell exists only while it holds something
+                cells[labels] = [count, total]
             return
         cell[0] += count
         cell[1] += total
@@ -60,6 +79,12 @@ class PartitionRollup:
                 del families[family]
                 if not families:
                     del self.sums[scope]
+
+    def take_changes(self) -> dict[Key, tuple[int, int]] | None:
+        """The cells changed since the last call, each with its value then (``ZERO``: it did not
+        exist); None when they were not followed (the reader reads every cell instead)."""
+        changes, self.changes = self.changes, {}
+        return changes
 
     def add_all(self, sums: Mapping[Key, tuple[int, int]]) -> None:
         for key, (count, total) in sums.items():
@@ -111,6 +136,7 @@ class Rollups:
                 kind = scope[0]
                 if kind in oldest and self.calendar.start_of(scope).timestamp() < oldest[kind]:  # type: ignore[arg-type]
                     del rollup.sums[scope]
+                    rollup.changes = None  # cells went without changes: readers start over
                     dropped += 1
         return dropped
 
@@ -157,14 +183,19 @@ class Rollups:
 
     def cells(self, scope: Scope, family: Family, partitions: Iterable[int]) -> Iterator[tuple[Labels, int, int]]:
         """``(labels, count, micro_total)`` of one family in one scope, over the given partitions."""
+        for cells in self.cell_maps(scope, family, partitions):
+            for labels, (count, total) in cells.items():
+                yield labels, count, total
+
+    def cell_maps(self, scope: Scope, family: Family, partitions: Iterable[int]) -> list[Cells]:
+        """One family's cells in one scope, a dict per partition (read, never changed, by the caller)."""
+        found = []
         for partition in partitions:
             rollup = self._partitions.get(partition)
-            if rollup is None:
-                continue
-            cells = rollup.sums.get(scope, {}).get(family)
+            cells = rollup.sums.get(scope, {}).get(family) if rollup is not None else None
             if cells:
-                for labels, (count, total) in cells.items():
-                    yield labels, count, total
+                found.append(cells)
+        return found
 
     def scopes(self, partitions: Iterable[int]) -> set[Scope]:
         """Every scope with aggregates in the given partitions (the periods kept)."""

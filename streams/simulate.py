@@ -96,6 +96,7 @@ class CrmSimulation:
         reps_per_team: int = 4,
         teams: tuple[str, ...] = TEAMS,
         sources: tuple[tuple[str, int], ...] = SOURCES,
+        first_deal: int = 1,
     ) -> None:
         self.topics = settings.topics
         self.rng = random.Random(seed)
@@ -106,7 +107,7 @@ class CrmSimulation:
         self.aes = [f"ae-{team}-{i}" for team in teams for i in range(1, reps_per_team // 2 + 1)]
         self._queue: list[_Scheduled] = []
         self._sequence = itertools.count()
-        self._deal_numbers = itertools.count(1)
+        self._deal_numbers = itertools.count(first_deal)  # another simulation's deals start elsewhere
         self._event_numbers = itertools.count(1)
         self._next_arrival: float | None = None
         self._sdr_turn = itertools.cycle(self.sdrs)

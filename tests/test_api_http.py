@@ -52,7 +52,8 @@ def worker_app(
     )
     gatherer = Gatherer(members, url, 2, token)
     app = web.Application()
-    register_routes(app, Api(local, gatherer), harness.registry, lambda: owned() is not None, token=token, version="t")
+    ready = lambda: owned() is not None  # noqa: E731
+    register_routes(app, Api(local, gatherer), harness.collector.exposition, ready, token=token, version="t")
     return app, gatherer
 
 

@@ -178,9 +178,7 @@ def test_the_exposition_passes_promtool_lint() -> None:
         harness.message("crm.deal-stages", 0, "b", stage("b", "bob", NOW - 300, "won", "s2", amount=10)),
         harness.message("crm.calls", 0, "a", b"not json"),
     )
-    from prometheus_client import generate_latest
-
-    exposition = generate_latest(harness.registry).decode()
+    exposition = harness.collector.exposition().decode()  # what /metrics serves
     assert "leadpulse_first_response_seconds_bucket" in exposition
     output = run(tool("promtool"), "check", "metrics", stdin=exposition)
     assert "problem" not in output.lower(), output

@@ -48,19 +48,18 @@ class Harness:
             clock=lambda: NOW,
             before_deal_batch=self.profile_sync,
         )
-        self.registry = CollectorRegistry()
-        self.registry.register(
-            LeadPulseCollector(
-                self.settings,
-                rollups=self.rollups,
-                directory=self.directory,
-                intake=self.intake,
-                rep_intake=self.rep_intake,
-                ownership=lambda: self.owned,
-                version="test",
-                clock=lambda: NOW,
-            )
+        self.collector = LeadPulseCollector(
+            self.settings,
+            rollups=self.rollups,
+            directory=self.directory,
+            intake=self.intake,
+            rep_intake=self.rep_intake,
+            ownership=lambda: self.owned,
+            version="test",
+            clock=lambda: NOW,
         )
+        self.registry = CollectorRegistry()
+        self.registry.register(self.collector)
 
     def message(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from importlib.resources import files
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from streams.api.auth import authorized
@@ -64,7 +64,7 @@ def guard(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.S
 def register_routes(
     app: web.Application,
     api: Api,
-    registry: CollectorRegistry,
+    exposition: Callable[[], bytes],
     ready: Callable[[], bool],
     *,
     token: str | None,
@@ -74,7 +74,7 @@ def register_routes(
     openapi = document(version)
 
     async def metrics(request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(registry))
+        response = web.Response(body=exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

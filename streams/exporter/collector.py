@@ -7,6 +7,9 @@ partition's series move with it when partitions move between workers. Across wor
 are disjoint slices: boards and alerts ``sum by`` (or ``max by``). Figures from rep profiles
 (quota, targets, a zero series per rep) come from the worker that owns the rep's ``crm.reps``
 partition. Until the tables have recovered, only the health families are exported.
+
+The cell metrics whose labels hold between scrapes are followed by :class:`SeriesView` (only the
+series fed by changed cells are computed and rendered again); the others are projected in full.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from prometheus_client.registry import Collector
 
 from streams.codec import IntakeTally
 from streams.config import Settings
+from streams.exporter.series import SeriesView, Tables
+from streams.exporter.text import Rows, TextWriter, header
 from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
 from streams.fold.worktime import working_at
@@ -28,6 +33,7 @@ from streams.metrics import catalog
 from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.figures import (
     FigureReader,
+    Labelling,
     activity_targets,
     cumulative_buckets,
     scalar,
@@ -50,12 +56,22 @@ class Ownership:
     rep_partitions: frozenset[int] = frozenset()
 
 
-def _family(spec: MetricSpec) -> Metric:
+def _family(spec: MetricSpec, rows: Rows | Tables = ()) -> Metric:  # type: ignore[assignment]
+    """A prometheus-client family of the rows (for registries; /metrics is written by :meth:`exposition`)."""
+    if isinstance(rows, Tables):
+        rows = rows.rows()
     if spec.kind is Kind.COUNTER:
-        return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
-    if spec.kind is Kind.HISTOGRAM:
-        return HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
-    return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+        family: Metric = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+    elif spec.kind is Kind.HISTOGRAM:
+        family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
+        for values, (buckets, total) in rows:  # type: ignore[misc]
+            family.add_metric(list(values), buckets, sum_value=total)
+        return family
+    else:
+        family = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+    for values, value in rows:
+        family.add_metric(list(values), value)  # type: ignore[arg-type]
+    return family
 
 
 class LeadPulseCollector(Collector):
@@ -83,15 +99,34 @@ class LeadPulseCollector(Collector):
         self.before_read = before_read
         self.source_labels = SourceLabels(settings.sla_by_source)
         self.topic_names = topic_names(settings)
+        self.writer = TextWriter()
+        labelling = Labelling(source=self.source_labels, topic_name=lambda topic: self.topic_names.get(topic, topic))
+        self.view = SeriesView(rollups, labelling)
+        self.followed = [spec for spec in catalog.CATALOG if spec.sources and not spec.volatile]
 
     def describe(self) -> list[Metric]:
         """Declared up front so registering never reads tables that may still be recovering."""
         return [_family(spec) for spec in catalog.CATALOG]
 
     def collect(self) -> Iterator[Metric]:
-        build = _family(catalog.BUILD_INFO)
-        build.add_metric([self.version], 1)
-        yield build
+        for spec, rows in self.families():
+            yield _family(spec, rows)
+
+    def exposition(self) -> bytes:
+        """The /metrics text, written without prometheus-client's per-sample objects."""
+        out: list[str] = []
+        for spec, rows in self.families():
+            out.append(header(spec))
+            if isinstance(rows, Tables):
+                rows.render(out)
+            else:
+                self.writer.rows(spec, rows, out)
+        return self.writer.finish(out)
+
+    def families(self) -> Iterator[tuple[MetricSpec, Rows | Tables]]:
+        """Each exported family with its rows (label values in the spec's order, value), or the
+        view's tables for the followed cell metrics."""
+        yield catalog.BUILD_INFO, [((self.version,), 1)]
         owned = self.ownership()
         if not owned.ready:
             return
@@ -103,33 +138,27 @@ class LeadPulseCollector(Collector):
         )
         yield from self._intake(owned, now)
         yield from self._table_sizes(owned)
+        followed = self.view.read(reader, self.followed)
         for spec in catalog.CATALOG:
             if spec.sources:
-                yield self._cells(spec, reader)
+                yield spec, followed[spec.name] if spec.name in followed else self._cells(spec, reader)
         yield from self._awaiting(reader, owned)
         yield from self._profiles(owned, now)
 
-    def _cells(self, spec: MetricSpec, reader: FigureReader) -> Metric:
-        family = _family(spec)
-        for period, rows in reader.rows(spec):
-            for labels, acc in sorted(rows.items()):
-                values = list(labels)
-                if period is not None:
-                    values.insert(spec.labels.index("period"), period)
-                if spec.kind is Kind.HISTOGRAM:
-                    buckets, total = cumulative_buckets(spec, acc)
-                    family.add_metric(values, buckets, sum_value=total)
-                else:
-                    family.add_metric(values, scalar(spec, acc))
-        return family
+    def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:
+        rows: Rows = []
+        histogram = spec.kind is Kind.HISTOGRAM
+        at = spec.labels.index("period") if "period" in spec.labels else None
+        for period, projected in reader.rows(spec):
+            for labels, acc in sorted(projected.items()):
+                values = labels if at is None else (*labels[:at], period, *labels[at:])
+                rows.append((values, cumulative_buckets(spec, acc) if histogram else scalar(spec, acc)))  # type: ignore[arg-type]
+        return rows
 
     def _owned_reps(self, owned: Ownership) -> list[str]:
         return [rep for rep in self.directory.reps() if self.directory.partition_of(rep) in owned.rep_partitions]
 
-    def _intake(self, owned: Ownership, now: float) -> Iterator[Metric]:
-        rejected = _family(catalog.EVENTS_REJECTED)
-        processed = _family(catalog.EVENTS_PROCESSED)
-        lag, last = _family(catalog.EVENT_TIME_LAG), _family(catalog.LAST_EVENT_TIMESTAMP)
+    def _intake(self, owned: Ownership, now: float) -> Iterator[tuple[MetricSpec, Rows]]:
         sources = [(self.intake, name, owned.deal_partitions) for name in self.topic_names.values()]
         sources.append((self.rep_intake, self.settings.topics.reps, owned.rep_partitions))
         processed_by_topic: dict[str, int] = defaultdict(int)
@@ -143,50 +172,40 @@ class LeadPulseCollector(Collector):
                     rejected_by_reason[(topic, reason)] += count
                 if tally.latest_event_at is not None and topic != self.settings.topics.reps:  # profiles: no lag
                     latest[topic] = max(latest.get(topic, tally.latest_event_at), tally.latest_event_at)
-        for topic, count in sorted(processed_by_topic.items()):
-            processed.add_metric([topic], count)
-        for (topic, reason), count in sorted(rejected_by_reason.items()):
-            rejected.add_metric([topic, reason], count)
-        for topic, at in sorted(latest.items()):
-            last.add_metric([topic], at)
-            lag.add_metric([topic], max(0.0, now - at))
-        yield from (processed, rejected, lag, last)
+        yield catalog.EVENTS_PROCESSED, [((topic,), count) for topic, count in sorted(processed_by_topic.items())]
+        yield catalog.EVENTS_REJECTED, [(labels, count) for labels, count in sorted(rejected_by_reason.items())]
+        yield catalog.EVENT_TIME_LAG, [((topic,), max(0.0, now - at)) for topic, at in sorted(latest.items())]
+        yield catalog.LAST_EVENT_TIMESTAMP, [((topic,), at) for topic, at in sorted(latest.items())]
 
-    def _table_sizes(self, owned: Ownership) -> Iterator[Metric]:
-        keys, size = _family(catalog.TABLE_KEYS), _family(catalog.TABLE_BYTES)
+    def _table_sizes(self, owned: Ownership) -> Iterator[tuple[MetricSpec, Rows]]:
         deals, record_bytes = self.rollups.table_size(owned.deal_partitions)
-        keys.add_metric([DEALS_TABLE], deals)
-        size.add_metric([DEALS_TABLE], record_bytes)
         profiles = [self.directory.history(rep) for rep in self.directory.reps()]
-        keys.add_metric([REP_PROFILES_TABLE], len(profiles))
-        size.add_metric([REP_PROFILES_TABLE], sum(len(p.record) for history in profiles for p in history))
-        yield from (keys, size)
+        profile_bytes = sum(len(p.record) for history in profiles for p in history)
+        yield catalog.TABLE_KEYS, [((DEALS_TABLE,), deals), ((REP_PROFILES_TABLE,), len(profiles))]
+        yield catalog.TABLE_BYTES, [((DEALS_TABLE,), record_bytes), ((REP_PROFILES_TABLE,), profile_bytes)]
 
-    def _awaiting(self, reader: FigureReader, owned: Ownership) -> Iterator[Metric]:
+    def _awaiting(self, reader: FigureReader, owned: Ownership) -> Iterator[tuple[MetricSpec, Rows]]:
         waiting = reader.awaiting()
         for rep in self._owned_reps(owned):  # every rep gets a series, zero when nobody waits
             waiting.setdefault((rep, team_at(self.directory, rep, None, reader.now)), [0, 0.0, 0])
-        awaiting, oldest, breached = (
-            _family(catalog.LEADS_AWAITING),
-            _family(catalog.OLDEST_AWAITING),
-            _family(catalog.SLA_BREACHED),
-        )
-        for (rep, team), (count, age, over) in sorted(waiting.items()):
-            awaiting.add_metric([rep, team], count)
-            oldest.add_metric([rep, team], age)
-            breached.add_metric([rep, team], over)
-        yield from (awaiting, oldest, breached)
+        ordered = sorted(waiting.items())
+        yield catalog.LEADS_AWAITING, [(labels, count) for labels, (count, _, _) in ordered]
+        yield catalog.OLDEST_AWAITING, [(labels, age) for labels, (_, age, _) in ordered]
+        yield catalog.SLA_BREACHED, [(labels, over) for labels, (_, _, over) in ordered]
 
-    def _profiles(self, owned: Ownership, now: float) -> Iterator[Metric]:
-        quota, targets = _family(catalog.MONTHLY_QUOTA), _family(catalog.ACTIVITY_TARGET)
-        working = _family(catalog.REP_WORKING)
+    def _profiles(self, owned: Ownership, now: float) -> Iterator[tuple[MetricSpec, Rows]]:
+        quota: Rows = []
+        targets: Rows = []
+        working: Rows = []
         for rep in self._owned_reps(owned):
             profile = profile_at(self.directory, rep, now)
             if profile is None:
                 continue
-            working.add_metric([rep, profile.team], float(working_at(now, profile.timezone, profile.hours)))
+            working.append(((rep, profile.team), float(working_at(now, profile.timezone, profile.hours))))
             if profile.monthly_quota_micro is not None:
-                quota.add_metric([rep, profile.team, profile.currency], profile.monthly_quota_micro / MICRO)
+                quota.append(((rep, profile.team, profile.currency), profile.monthly_quota_micro / MICRO))
             for activity, period, target in activity_targets(profile):
-                targets.add_metric([rep, profile.team, activity, period], target)
-        yield from (quota, targets, working)
+                targets.append(((rep, profile.team, activity, period), target))
+        yield catalog.MONTHLY_QUOTA, quota
+        yield catalog.ACTIVITY_TARGET, targets
+        yield catalog.REP_WORKING, working

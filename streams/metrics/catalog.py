@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
@@ -52,13 +53,21 @@ class CellSource:
 
     ``wide`` turns a cell's raw labels into values for ``names`` (None skips the cell); the
     metric keeps its own labels and sums over the rest. ``total`` takes the cell's micro-total
-    instead of its count. For histograms the raw labels end with the bucket index.
+    instead of its count. For histograms the raw labels end with the bucket index. A
+    ``volatile`` source's labels depend on the moment of the read (teams now, today, the lost
+    reasons ranked now): only those may read more of ``Resolve`` than its ``Labelling`` part.
     """
 
     family: Family
     names: tuple[str, ...]
     wide: Callable[[Raw, Resolve], tuple[str, ...] | None]
     total: bool = False
+    volatile: bool = False
+
+    @property
+    def bucketed(self) -> bool:
+        """Histogram cells: the raw labels end with the bucket index."""
+        return self.names[-1] == "bucket"
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class MetricSpec:
     buckets: tuple[int, ...] = ()  # histograms: upper bounds in seconds
     periods: tuple[PeriodKind, ...] = tuple(PeriodKind)  # period metrics: the kinds exported
 
-    @property
+    @cached_property  # read for every series of every scrape
     def exposed_names(self) -> tuple[str, ...]:
         """The sample names Prometheus sees for this family."""
         if self.kind is Kind.COUNTER:
@@ -80,6 +89,11 @@ class MetricSpec:
         if self.kind is Kind.HISTOGRAM:
             return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
         return (self.name,)
+
+    @property
+    def volatile(self) -> bool:
+        """Its labels depend on the moment of the read (see :class:`CellSource`)."""
+        return any(source.volatile for source in self.sources)
 
     @property
     def cell_labels(self) -> tuple[str, ...]:
@@ -100,8 +114,10 @@ def _spec(
     return MetricSpec(f"leadpulse_{name}", kind, help, tuple(labels.split()), scope, sources, buckets, periods)
 
 
-def _cells(family: Family, names: str, wide: Callable[..., tuple[str, ...] | None], total: bool = False) -> CellSource:
-    return CellSource(family, tuple(names.split()), wide, total)
+def _cells(
+    family: Family, names: str, wide: Callable[..., tuple[str, ...] | None], total: bool = False, volatile: bool = False
+) -> CellSource:
+    return CellSource(family, tuple(names.split()), wide, total, volatile)
 
 
 # --- how raw cells widen (one function per family layout) -----------------------------------
@@ -159,7 +175,7 @@ _MEETINGS = _cells(Family.MEETINGS, "rep team action", _as_is)
 _CREATED = _cells(Family.CREATED, "rep team source", _by_source)
 _WON = _cells(Family.WON, "rep team currency deal_type proposal", _as_is)
 _WON_AMOUNT = _cells(Family.WON, "rep team currency deal_type proposal", _as_is, total=True)
-_LOST = _cells(Family.LOST, "rep team reason proposal", _lost)
+_LOST = _cells(Family.LOST, "rep team reason proposal", _lost, volatile=True)
 _ACTIVITY = "rep team activity"
 
 # --- SPEC §3 must-exist ----------------------------------------------------------------------
@@ -218,7 +234,7 @@ PIPELINE_DEALS = _spec(
     "Open deals by current stage and owner.",
     "rep team stage",
     Scope.LIVE,
-    _cells(Family.PIPELINE, _PIPELINE, _pipeline),
+    _cells(Family.PIPELINE, _PIPELINE, _pipeline, volatile=True),
 )
 PIPELINE_AMOUNT = _spec(
     "pipeline_amount",
@@ -226,7 +242,7 @@ PIPELINE_AMOUNT = _spec(
     "Amount of open deals by current stage and owner.",
     "rep team stage currency",
     Scope.LIVE,
-    _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True),
+    _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True, volatile=True),
 )
 DEALS_WON = _spec("deals_won", Kind.GAUGE, "Deals won in the current period.", "rep team period", Scope.PERIOD, _WON)
 WON_AMOUNT = _spec(
@@ -401,7 +417,7 @@ DEALS_SLIPPED = _spec(
     "Open deals whose expected close date is before today (reporting timezone), by current owner.",
     "rep team",
     Scope.LIVE,
-    _cells(Family.SLIPPING, "rep team currency", _slipped),
+    _cells(Family.SLIPPING, "rep team currency", _slipped, volatile=True),
 )
 SLIPPED_AMOUNT = _spec(
     "slipped_amount",
@@ -409,7 +425,7 @@ SLIPPED_AMOUNT = _spec(
     "Amount of those slipped deals.",
     "rep team currency",
     Scope.LIVE,
-    _cells(Family.SLIPPING, "rep team currency", _slipped, total=True),
+    _cells(Family.SLIPPING, "rep team currency", _slipped, total=True, volatile=True),
 )
 MONTHLY_QUOTA = _spec(
     "monthly_quota",

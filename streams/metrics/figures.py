@@ -16,61 +16,113 @@ from dataclasses import dataclass
 from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
 from streams.fold.profiles import Profile, ProfileLookup, team_at
-from streams.metrics.catalog import Kind, MetricSpec
+from streams.metrics.catalog import CellSource, Kind, MetricSpec
 from streams.metrics.labels import SourceLabels, TopReasons
 from streams.periods import Calendar, Period, PeriodKind
-from streams.rollups import Labels, Rollups
+from streams.rollups import Cells, Labels, Rollups
 
 Accumulator = list[int]  # scalar: [count or micro-total]; histogram: [bucket counts..., micro-sum]
 
 
 @dataclass(frozen=True)
-class Resolve:
-    """Label mapping for one read: closed label sets, teams now, today's date."""
+class Labelling:
+    """The label mapping that holds as long as the worker runs: closed sets, topic names."""
 
     source: SourceLabels
-    reason: Callable[[str | None], str]
-    team_now: Callable[[str, str | None], str]
-    today: str  # YYYY-MM-DD in the reporting timezone
     topic_name: Callable[[str], str]
 
 
-CellReader = Callable[[Family], Iterable[tuple[Labels, int, int]]]
+@dataclass(frozen=True)
+class Resolve(Labelling):
+    """The label mapping of one read: also teams now, today's date, lost reasons ranked now."""
+
+    reason: Callable[[str | None], str]
+    team_now: Callable[[str, str | None], str]
+    today: str  # YYYY-MM-DD in the reporting timezone
+
+
+CellReader = Callable[[Family], Iterable[Cells]]  # a family's cells in one scope, a dict per partition
+Hit = tuple[tuple[str, ...], int] | None  # (kept label values, histogram slot), or None: not counted
+
+
+class Route(dict[Labels, Hit]):
+    """Where a source's cells go for one read: raw labels -> kept label values and histogram slot.
+
+    Each distinct raw label set is widened once per read (a /metrics scrape or an API query),
+    however many periods and partitions repeat it: most of a scrape is these lookups.
+    """
+
+    def __init__(self, source: CellSource, resolve: Labelling, keep: tuple[str, ...], where: Mapping[str, str]) -> None:
+        super().__init__()
+        self.source = source
+        self.resolve = resolve
+        self.keep_at = [source.names.index(label) for label in keep]
+        self.where_at = [(source.names.index(label), value) for label, value in where.items()]
+
+    def __missing__(self, raw: Labels) -> Hit:
+        wide = self.source.wide(raw, self.resolve)  # type: ignore[arg-type]
+        hit: Hit = None
+        if wide is not None and all(wide[index] == value for index, value in self.where_at):
+            hit = (tuple(wide[index] for index in self.keep_at), int(wide[-1]) if self.source.bucketed else 0)
+        self[raw] = hit
+        return hit
+
+
+class Routes(dict[tuple[CellSource, tuple[str, ...], tuple[tuple[str, str], ...]], Route]):
+    """Routes by (source, kept labels, filter): for one read, or for as long as the worker runs
+    when given only the :class:`Labelling` (volatile sources then fail loudly)."""
+
+    def __init__(self, resolve: Labelling) -> None:
+        super().__init__()
+        self.resolve = resolve
+
+    def of(self, source: CellSource, keep: tuple[str, ...], where: Mapping[str, str]) -> Route:
+        key = (source, keep, tuple(sorted(where.items())))
+        route = self.get(key)
+        if route is None:
+            route = self[key] = Route(source, self.resolve, keep, where)
+        return route
 
 
 def project(
     spec: MetricSpec,
     cells: CellReader,
-    resolve: Resolve,
+    routes: Routes,
     keep: tuple[str, ...],
     where: Mapping[str, str] | None = None,
 ) -> dict[tuple[str, ...], Accumulator]:
     """The spec's values in one scope, summed onto the ``keep`` labels, over cells whose labels
     match ``where`` (a source without a ``where`` label contributes nothing)."""
-    histogram = spec.kind is Kind.HISTOGRAM
+    where = where or {}
     slots = len(spec.buckets) + 1
     out: dict[tuple[str, ...], Accumulator] = {}
+    get = out.get
     for source in spec.sources:
-        names = source.names
-        if any(label not in names for label in (where or {})):
+        if any(label not in source.names for label in where):
             continue
-        keep_at = [names.index(label) for label in keep]
-        where_at = [(names.index(label), value) for label, value in (where or {}).items()]
-        for raw, count, total in cells(source.family):
-            wide = source.wide(raw, resolve)
-            if wide is None or (where_at and any(wide[index] != value for index, value in where_at)):
-                continue  # (a /metrics read has no ``where``: no generator per cell for it)
-            key = tuple(wide[index] for index in keep_at)
-            acc = out.get(key)
-            if histogram:
-                if acc is None:
-                    acc = out[key] = [0] * (slots + 1)
-                acc[int(wide[-1])] += count
-                acc[slots] += total
-            elif acc is None:
-                out[key] = [total if source.total else count]
-            else:
-                acc[0] += total if source.total else count
+        route = routes.of(source, keep, where)
+        if spec.kind is Kind.HISTOGRAM:
+            for partition in cells(source.family):
+                for raw, (count, total) in partition.items():
+                    hit = route[raw]
+                    if hit is not None:
+                        key, slot = hit
+                        acc = get(key)
+                        if acc is None:
+                            acc = out[key] = [0] * (slots + 1)
+                        acc[slot] += count
+                        acc[slots] += total
+            continue
+        value_at = 1 if source.total else 0
+        for partition in cells(source.family):
+            for raw, cell in partition.items():
+                hit = route[raw]
+                if hit is not None:
+                    acc = get(hit[0])
+                    if acc is None:
+                        out[hit[0]] = [cell[value_at]]
+                    else:
+                        acc[0] += cell[value_at]
     return out
 
 
@@ -124,9 +176,10 @@ class FigureReader:
             today=self.calendar.period_of(PeriodKind.DAY, now)[1],
             topic_name=lambda topic: topic_names.get(topic, topic),
         )
+        self.routes = Routes(self.resolve)
 
     def cells(self, scope: Scope) -> CellReader:
-        return lambda family: self.rollups.cells(scope, family, self.partitions)
+        return lambda family: self.rollups.cell_maps(scope, family, self.partitions)
 
     def _lost_reason_counts(self) -> Counter[str | None]:
         """Lost deals by reason over every kept month: the ranking behind the reason labels."""
@@ -144,7 +197,7 @@ class FigureReader:
         for scope, period in scopes_of(spec, self.calendar, self.now):
             yield (
                 period,
-                project(spec, self.cells(scope), self.resolve, spec.cell_labels if keep is None else keep, where),
+                project(spec, self.cells(scope), self.routes, spec.cell_labels if keep is None else keep, where),
             )
 
     def period_rows(
@@ -152,7 +205,7 @@ class FigureReader:
     ) -> dict[tuple[str, ...], Accumulator]:
         """A period metric's values in any kept period (the previous one for previous-period metrics)."""
         scope = self.calendar.previous(period) if spec.scope == "previous_period" else period
-        return project(spec, self.cells(scope), self.resolve, keep, where)
+        return project(spec, self.cells(scope), self.routes, keep, where)
 
     def awaiting(self) -> dict[tuple[str, str], list]:
         """(rep, team now) -> [leads awaiting, oldest age in seconds, past their SLA now]."""
