@@ -58,11 +58,16 @@ class _PartitionedWrites:
         for key, _value, partition in writes:
             self._dirty[key] = partition
 
-    async def flush(self) -> None:
+    def cut(self) -> list[Write]:
+        """The keys written since the last cut, each with its value now (what :meth:`durable` sends)."""
         dirty, self._dirty = self._dirty, {}
-        if not dirty:
+        return [(key, self.data.get(key), partition) for key, partition in dirty.items()]
+
+    async def durable(self, writes: list[Write]) -> None:
+        """Send a cut to the changelog and return once acknowledged (with RocksDB: then on disk).
+        Writes made after the cut stay visible and wait for the next one."""
+        if not writes:
             return
-        writes = [(key, self.data.get(key), partition) for key, partition in dirty.items()]
         producer = self.app.producer
         topic = self.changelog_topic.get_topic_name()
         persistent = isinstance(self.data, RocksStore)
@@ -74,13 +79,16 @@ class _PartitionedWrites:
             acknowledged = await asyncio.gather(*deliveries)
         except BaseException:
             if persistent:
-                self.data.unstage(dirty)
+                self.data.unstage(key for key, _value, _partition in writes)
             raise
         if persistent:
             self.data.persist(
                 (key, value, metadata.partition, metadata.offset)
                 for (key, value, _partition), metadata in zip(writes, acknowledged, strict=True)
             )
+
+    async def flush(self) -> None:
+        await self.durable(self.cut())
 
     async def write_many(self, writes: list[Write]) -> None:
         self.put_many(writes)

@@ -14,9 +14,10 @@ import pytest
 from rocksdict import AccessType, Options, Rdict
 
 from streams.broker import EmbeddedBroker
+from streams.config import load_settings
 from streams.stores import RocksStore
 from streams.tables import DEALS
-from streams.topics import changelog_name
+from streams.topics import changelog_name, committed_total, topic_names
 from tests.harness import (
     CATALOG_SAMPLES,
     SPEC_SAMPLES,
@@ -33,6 +34,7 @@ from tests.harness import (
 
 pytestmark = pytest.mark.integration
 
+INPUT_TOPICS = tuple(topic_names(load_settings()).values())
 COMPARED = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
@@ -67,9 +69,11 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
             lambda: (
                 total(crashy.scrape(), "leadpulse_events_processed_total") > half * 0.6
                 and asyncio.run(records_in(broker.bootstrap, deals_changelog)) > 200
+                # input committed: a flush completed, so its deal records are on disk (RocksDB)
+                and asyncio.run(committed_total(broker.bootstrap, "crashy", INPUT_TOPICS)) > 2000
             ),
             60,
-            "the crashy worker to be partway through, with deals flushed to its changelog",
+            "the crashy worker to be partway through, with deals flushed to its changelog and disk",
         )
         crashy.kill()
         if store == "rocksdb":
