@@ -84,6 +84,22 @@ def ensure_test_tools() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
 
 
+# Quix Streams, a baseline of the benchmark only: in a virtualenv of its own, not LeadPulse's.
+BENCH_VENV = ROOT / ".venv-bench"
+BENCH_PACKAGES = ["quixstreams>=3.28,<4"]
+
+
+def ensure_bench_venv() -> str:
+    python = BENCH_VENV / "bin" / "python"
+    stamp = BENCH_VENV / ".installed"
+    if not stamp.exists() or stamp.read_text() != " ".join(BENCH_PACKAGES):
+        say(f"installing the benchmark's baseline ({', '.join(BENCH_PACKAGES)}) into {BENCH_VENV.name}")
+        venv.EnvBuilder(with_pip=True).create(BENCH_VENV)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *BENCH_PACKAGES], check=True)
+        stamp.write_text(" ".join(BENCH_PACKAGES))
+    return str(python)
+
+
 def main() -> int:
     ensure_python()
     command = sys.argv[1] if len(sys.argv) > 1 else "run"
@@ -96,7 +112,7 @@ def main() -> int:
         ensure_test_tools()
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *extra])
     if command == "bench":
-        return subprocess.call([str(BIN / "python"), "-m", "bench.run", *extra])
+        return subprocess.call([str(BIN / "python"), "-m", "bench.run", "--quix-python", ensure_bench_venv(), *extra])
     sys.exit(f"unknown command {command!r}: use run, test or bench")
 
 

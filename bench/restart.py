@@ -1,98 +1,118 @@
-"""Restart to ready, per table store, in the same run on the same broker and dataset.
+"""Restart to ready and memory per open deal, per table store, at 10,000 and 100,000 open deals.
 
-    .venv/bin/python -m bench.restart [--seconds 7200] [--rate 20]
-
-For each store a worker (its own app id and data directory) folds the simulator's history, stops
-gracefully, and starts again: printed are its events/s on the first run and the seconds from the
-restart's launch to ``/health/ready``. The memory store recovers every changelog record (Tansu
-never compacts, so every version of every deal); RocksDB reads only what its disk lacks.
+For each size a fresh broker holds exactly that many open deals (``bench.dataset.open_deals``).
+Per store a worker folds them (until its group committed all input), stops gracefully and starts
+again: printed are the seconds from the restart's launch to ``/health/ready``, the worker's
+resident memory once ready (memory per deal is the difference between the two sizes over the
+90,000 deals between them), and the deal record's size. After the restart the deal table must
+hold exactly the deals produced. The memory store recovers every changelog record (Tansu never
+compacts: every version of every deal); RocksDB reads only what its disk lacks. Both rebuild the
+aggregates from every deal before they report ready.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.run import fetch, leadpulse_metric, produce, workload
-from streams.broker import EmbeddedBroker, free_port
+from bench.consumers import DEAL_TOPICS
+from bench.dataset import open_deals, prepare, produce
+from bench.throughput import leadpulse_env
+from streams.broker import EmbeddedBroker
 from streams.tables import DEALS
+from streams.topics import committed_total
+
+STORES = ("memory", "rocksdb")
 
 
-def ready(port: int) -> bool:
-    try:
-        fetch(f"http://127.0.0.1:{port}/health/ready")
-        return True
-    except (OSError, urllib.error.HTTPError):
-        return False
+@dataclass
+class Restart:
+    store: str
+    deals: int
+    restart_seconds: float
+    rss_bytes: int
+    record_bytes: float
 
 
-def wait(condition, what: str, timeout: float = 1800) -> None:
+def metric(port: str, name: str, labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(f"{name}{{{labels}}}"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def resident_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait(condition, what: str, process: subprocess.Popen, timeout: float = 1800) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"restart: the worker exited ({what})")
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            raise SystemExit(f"restart: timed out waiting for {what}")
         time.sleep(0.2)
 
 
-def run_store(store: str, bootstrap: str, scratch: Path, deal_messages: int) -> tuple[float, float, float]:
-    """(events/s on the first run, deal records, seconds from restart to ready)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LEADPULSE_BROKER": bootstrap,
-        "LEADPULSE_APP_ID": f"restart-{store}",
-        "LEADPULSE_STORE": store,
-        "LEADPULSE_WEB_PORT": str(port),
-        "LEADPULSE_DATA_DIR": str(scratch / store),
-        "LEADPULSE_SESSION_TIMEOUT_SECONDS": "6",
-        "LEADPULSE_LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "streams.cli", "worker"]
+def ready(port: str) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
+        return response.status == 200
 
-    def processed() -> int:
-        try:
-            return int(leadpulse_metric(port, "leadpulse_events_processed_total", exclude='topic="crm.reps"'))
-        except OSError:
-            return 0
 
+def run_store(store: str, deals: int, bootstrap: str, scratch: Path, total: int) -> Restart:
+    app_id = f"restart-{store}"
+    env = leadpulse_env(bootstrap, app_id, scratch / app_id, LEADPULSE_STORE=store)
+    port, command, keys = env["LEADPULSE_WEB_PORT"], [sys.executable, "-m", "streams.cli", "worker"], f'table="{DEALS}"'
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait(lambda: processed() > 0, f"{store}: first events")
-        first_at, first = time.perf_counter(), processed()
-        wait(lambda: processed() >= deal_messages, f"{store}: all events")
-        rate = (deal_messages - first) / (time.perf_counter() - first_at)
-        deals = leadpulse_metric(port, "leadpulse_table_keys", include=f'table="{DEALS}"')
+        committed = lambda: asyncio.run(committed_total(bootstrap, app_id, DEAL_TOPICS)) >= total  # noqa: E731
+        wait(committed, f"{store}: the fold", worker)
     finally:
         worker.terminate()
-        worker.wait(60)
+        worker.wait(120)
     started = time.perf_counter()
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait(lambda: ready(port), f"{store}: ready after the restart")
-        restart = time.perf_counter() - started
-        wait(lambda: processed() >= deal_messages, f"{store}: the same figures after the restart", timeout=120)
+        wait(lambda: ready(port), f"{store}: ready after the restart", worker)
+        seconds = time.perf_counter() - started
+        held = metric(port, "leadpulse_table_keys", keys)
+        if held != deals:
+            raise SystemExit(f"restart: {store} holds {held:,.0f} deals after the restart, not {deals:,}")
+        record = metric(port, "leadpulse_table_bytes", keys) / held
+        return Restart(store, deals, seconds, resident_bytes(worker.pid), record)
     finally:
         worker.terminate()
-        worker.wait(60)
-    return rate, deals, restart
+        worker.wait(120)
 
 
-def main() -> None:
-    messages, deal_messages = workload(__doc__)
-    with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(log_path=Path(scratch) / "tansu.log") as broker:
-        asyncio.run(produce(broker.bootstrap, messages))
-        print(f"{len(messages):,} messages ({deal_messages:,} deal events)")
-        print(f"{'store':8} {'events/s':>10} {'deals':>8} {'restart to ready':>17}")
-        for store in ("memory", "rocksdb"):
-            rate, deals, restart = run_store(store, broker.bootstrap, Path(scratch), deal_messages)
-            print(f"{store:8} {rate:10,.0f} {deals:8,.0f} {restart:15.1f} s", flush=True)
+def measure(sizes: tuple[int, ...] = (10_000, 100_000)) -> list[Restart]:
+    results = []
+    for deals in sizes:
+        messages = open_deals(deals)
+        with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
+            prepare(broker.bootstrap, *(f"restart-{store}" for store in STORES))
+            asyncio.run(produce(broker.bootstrap, messages))
+            for store in STORES:
+                results.append(run_store(store, deals, broker.bootstrap, Path(tmp), len(messages)))
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    for result in measure():
+        print(result)

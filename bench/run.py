@@ -1,155 +1,146 @@
-"""Same-run benchmark: LeadPulse vs a naive Faust agent, on the simulator's mix, through Tansu.
+"""The benchmark: one command, one table, every figure next to baselines from the same run.
 
-    python3 dev.py bench [--seconds 3600] [--rate 20]
+    python3 dev.py bench [--seconds 21600] [--rate 20] [--only throughput,latency,restart,series]
 
-Produces a seeded simulated history into a fresh embedded broker, then runs each consumer as
-its own process, one after the other, and measures events per second from its first processed
-event to its last. Prints both figures and their ratio, and LeadPulse's bytes per deal record.
+- throughput: the simulator's history (``--seconds`` at ``--rate`` events/s: about 340,000
+  messages) in one Tansu broker; each consumer on its own group, timed until the group has
+  committed all input (``bench.throughput``): raw aiokafka (the ceiling), Quix Streams with one
+  stateful counter (in the benchmark's own virtualenv), Faust ``take()`` with no work, a naive
+  Faust agent, and LeadPulse (whole catalog, RocksDB, durable) with 1, 2 and 4 workers;
+- latency at a steady 5,000 events/s (``bench.latency``);
+- restart to ready and memory per open deal at 10,000 and 100,000 deals, per store (``bench.restart``);
+- scrape: series and milliseconds per /metrics at 1,050 reps with a month of data (``bench.series``).
+
+Absolute figures move 2-3x between machines; the ratios, measured in the same run, much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import subprocess
+import platform
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from bench import latency, restart, series, throughput
+from bench.dataset import prepare, produce, simulated
+from streams.broker import EmbeddedBroker
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.config import load_settings
-from streams.engine import changelog_topics
-from streams.simulate import CrmSimulation
-from streams.tables import DEALS
-from streams.topics import ensure_topics
-
-# A full /metrics scrape renders thousands of series on the worker's event loop: poll about as
-# rarely as Prometheus would, or the benchmark measures its own polling.
-POLL_SECONDS = 1.0
+SECTIONS = ("throughput", "latency", "restart", "series")
 
 
-def simulated(seconds: float, rate: float) -> list:
-    now = time.time()
-    simulation = CrmSimulation(load_settings(), seed=42, rate=rate)
-    return [*simulation.profiles(now - seconds - 60), *simulation.backfill(now - seconds, now)]
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
 
 
-async def produce(bootstrap: str, messages: list) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1)
-    await producer.start()
-    started = time.perf_counter()
-    for message in messages:
-        await producer.send(message.topic, message.value, key=message.key)
-    await producer.flush()
-    await producer.stop()
-    return time.perf_counter() - started
-
-
-def measure(name: str, command: list[str], env: dict[str, str], progress: Callable[[], int], total: int) -> float:
-    """Events/s between the first and the last processed event of a consumer process."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        first_at = first_count = None
-        deadline = time.monotonic() + 1800
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}")
-            try:
-                count = progress()
-            except OSError:
-                count = 0
-            now = time.perf_counter()
-            if count and first_at is None:
-                first_at, first_count = now, count
-            if count >= total:
-                assert first_at is not None and first_count is not None
-                elapsed = now - first_at
-                return (count - first_count) / elapsed if elapsed > 0 else float("inf")
-            time.sleep(POLL_SECONDS)
-        raise SystemExit(f"{name} did not finish")
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read()
-
-
-def leadpulse_metric(port: int, name: str, exclude: str = "\0", include: str = "") -> float:
-    total = 0.0
-    for line in fetch(f"http://127.0.0.1:{port}/metrics").decode().splitlines():
-        if line.startswith(name) and exclude not in line and include in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def workload(description: str | None) -> tuple[list, int]:
-    """The simulated history the command line asks for, and how many of its messages are deal events."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=7200, help="simulated history to replay")
-    parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
-    args = parser.parse_args()
-    messages = simulated(args.seconds, args.rate)
-    return messages, sum(1 for m in messages if m.topic != "crm.reps")
+def throughput_rows(
+    messages: list, quix_python: str | None, workers: tuple[int, ...], baselines: bool = True
+) -> list[tuple[str, float]]:
+    total = sum(1 for message in messages if message.topic != "crm.reps")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
+        prepare(broker.bootstrap, *(f"bench-leadpulse-{n}" for n in workers))
+        seconds = asyncio.run(produce(broker.bootstrap, messages))
+        print(f"produced {len(messages):,} messages ({total:,} deal events) in {seconds:.0f} s", flush=True)
+        scratch = Path(tmp)
+        consumers = [
+            ("raw aiokafka, decode only (the ceiling)", "raw_aiokafka", sys.executable),
+            ("Quix Streams 3, one stateful counter", "quix_counter", quix_python),
+            ("Faust take(), no work", "faust_take", sys.executable),
+            ("naive Faust agent, a table write per event", "naive_faust", sys.executable),
+        ]
+        for name, module, python in consumers if baselines else []:
+            if python is None:
+                print(f"{name}: skipped (no --quix-python; `python3 dev.py bench` makes one)", flush=True)
+                continue
+            rows.append((name, throughput.baseline(name, module, python, broker.bootstrap, scratch, total)))
+            print(f"{name}: {rows[-1][1]:,.0f} events/s", flush=True)
+        for count in workers:
+            name = f"LeadPulse, whole catalog, RocksDB, {count} worker{'s' if count > 1 else ''}"
+            rows.append(
+                (name, throughput.leadpulse(count, broker.bootstrap, scratch, total, f"bench-leadpulse-{count}"))
+            )
+            print(f"{name}: {rows[-1][1]:,.0f} events/s", flush=True)
+    return rows
 
 
 def main() -> None:
-    messages, deal_messages = workload(__doc__)
-    with tempfile.TemporaryDirectory() as scratch, EmbeddedBroker(log_path=Path(scratch) / "tansu.log") as broker:
-        settings = load_settings(broker=broker.bootstrap, app_id="bench-leadpulse")
-        deal_changelogs, global_changelogs = changelog_topics(settings)
-        asyncio.run(
-            ensure_topics(
-                settings, broker.bootstrap, deal_changelogs=deal_changelogs, global_changelogs=global_changelogs
-            )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=21600, help="simulated history to replay")
+    parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
+    parser.add_argument("--workers", default="1,2,4", help="LeadPulse worker counts to time")
+    parser.add_argument("--latency-rate", type=float, default=5000)
+    parser.add_argument("--latency-seconds", type=float, default=60)
+    parser.add_argument("--quix-python", default=None, help="an interpreter with quixstreams installed")
+    parser.add_argument("--no-baselines", action="store_true", help="time LeadPulse only")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    out = [f"machine: {machine()}"]
+    messages = simulated(args.seconds, args.rate) if sections & {"throughput", "latency"} else []
+    if "throughput" in sections:
+        workers = tuple(int(n) for n in args.workers.split(","))
+        rows = throughput_rows(messages, args.quix_python, workers, baselines=not args.no_baselines)
+        leadpulse = next(rate for name, rate in rows if name.startswith("LeadPulse"))
+        out.append(f"\nthroughput: {len(messages):,} messages, 4 partitions, until the group committed all input")
+        out.append(f"{'consumer':58} {'events/s':>10} {'LeadPulse (1 worker) / it':>26}")
+        out += [f"{name:58} {rate:10,.0f} {leadpulse / rate:25.2f}x" for name, rate in rows]
+    if "latency" in sections:
+        with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
+            prepare(broker.bootstrap, "bench-latency")
+            figures = latency.measure(broker.bootstrap, Path(tmp), messages, args.latency_rate, args.latency_seconds)
+        out.append(
+            f"\nlatency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s, 1 worker "
+            f"({figures['probes']} probes, {figures['unseen']} not seen within a minute; the worker "
+            f"committed {figures['committed']:,} of {figures['produced']:,} events)"
         )
-        produce_seconds = asyncio.run(produce(broker.bootstrap, messages))
-        print(f"produced {len(messages)} messages ({deal_messages} deal events) in {produce_seconds:.1f}s")
-
-        naive_port = free_port()
-        naive = measure(
-            "naive Faust",
-            [sys.executable, "-m", "bench.naive_faust", broker.bootstrap, str(naive_port)],
-            dict(os.environ),
-            lambda: json.loads(fetch(f"http://127.0.0.1:{naive_port}/count"))["count"],
-            deal_messages,
+        out.append(
+            f"  produced -> visible in /metrics (the API):  p50 {figures['visible_p50']:7,.0f} ms   "
+            f"p99 {figures['visible_p99']:7,.0f} ms"
         )
-        port = free_port()
-        env = {
-            **os.environ,
-            "LEADPULSE_BROKER": broker.bootstrap,
-            "LEADPULSE_APP_ID": "bench-leadpulse",
-            "LEADPULSE_WEB_PORT": str(port),
-            "LEADPULSE_DATA_DIR": str(Path(scratch) / "leadpulse"),
-            "LEADPULSE_SESSION_TIMEOUT_SECONDS": "6",
-            "LEADPULSE_LOG_LEVEL": "WARNING",
-        }
-        sizes: dict[str, float] = {}
-
-        def leadpulse_progress() -> int:
-            count = int(leadpulse_metric(port, "leadpulse_events_processed_total", exclude='topic="crm.reps"'))
-            if count >= deal_messages:
-                deals = f'table="{DEALS}"'
-                sizes["keys"] = leadpulse_metric(port, "leadpulse_table_keys", include=deals)
-                sizes["bytes"] = leadpulse_metric(port, "leadpulse_table_bytes", include=deals)
-            return count
-
-        leadpulse = measure(
-            "LeadPulse", [sys.executable, "-m", "streams.cli", "worker"], env, leadpulse_progress, deal_messages
+        out.append(
+            f"  produced -> leadpulse.lead-responses:       p50 {figures['output_p50']:7,.0f} ms   "
+            f"p99 {figures['output_p99']:7,.0f} ms"
         )
-    print(f"naive Faust agent (one table write per event): {naive:10,.0f} events/s")
-    print(f"LeadPulse worker (the whole catalog):         {leadpulse:10,.0f} events/s   ({leadpulse / naive:.2f}x)")
-    if sizes.get("keys"):
-        print(f"LeadPulse deal records: {sizes['keys']:,.0f}, {sizes['bytes'] / sizes['keys']:,.0f} bytes per deal")
+    if "restart" in sections:
+        results = restart.measure()
+        out.append("\nrestart to ready (one worker, after a graceful stop)")
+        out.append(
+            f"{'store':8} {'open deals':>11} {'restart to ready':>17} {'resident memory':>16} {'bytes per record':>17}"
+        )
+        out += [
+            f"{r.store:8} {r.deals:11,} {r.restart_seconds:15.1f} s {r.rss_bytes / 2**20:12.0f} MiB "
+            f"{r.record_bytes:17,.0f}"
+            for r in results
+        ]
+        for store in restart.STORES:
+            small, large = (r for r in results if r.store == store)
+            per_deal = (large.rss_bytes - small.rss_bytes) / (large.deals - small.deals)
+            out.append(f"{store}: {per_deal:,.0f} bytes of resident memory per open deal")
+    if "series" in sections:
+        figures = series.measure(series.arguments([]))
+        out.append(
+            f"\nscrape: {figures['reps']:,} reps in {figures['teams']} teams, a month "
+            f"({figures['played']:,} messages, {figures['deals']:,} deals), in-process"
+        )
+        out.append(
+            f"  series per /metrics: {figures['series']:,}; first scrape (every cell) "
+            f"{figures['first_ms']:,.0f} ms; at rest {figures['rest_ms']:,.0f} ms"
+        )
+        for events, changed, ms in figures["loaded"]:
+            out.append(f"  after {events:,} more events ({changed:,} cells changed): {ms:,.0f} ms")
+    print("\n" + "\n".join(out))
 
 
 if __name__ == "__main__":

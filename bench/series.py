@@ -6,10 +6,11 @@ a month of traffic, and what a scrape of it costs at rest and under load.
 Plays the simulator's month into the batch processor in-process (dict tables, no broker) and
 renders /metrics as the worker does (``LeadPulseCollector.exposition``). Printed: series per
 family and in total; the first scrape (every cell read: what follows a restart or a rebalance);
-scrapes at rest (median of five); and scrapes under load: the month's last seconds are held
-back and another simulation's live traffic is played instead (``--load-rate`` 5,000 events/s),
-a scrape after each ``--load-window`` (15 s: Prometheus' interval), printed with the cells it
-found changed. 50 teams of 14 SDRs and AEs are 1,050 reps (``--reps-per-team 13`` for 950).
+scrapes at rest (median of five); and scrapes under load: the month's last two hours are held
+back and another simulation's traffic is played instead, a scrape after each 75,000 events (what
+``--load-window`` 15 s, Prometheus' interval, brings at ``--load-rate`` 5,000 events/s; spread
+over two hours of event time, so more cells change than in a real 15 s), printed with the cells
+it found changed. 50 teams of 14 SDRs and AEs are 1,050 reps (``--reps-per-team 13`` for 950).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streams.rollups import Rollups
 from streams.simulate import SOURCES, CrmSimulation
 
 BATCH = 2000
+LIVE_HOURS = 2
 
 
 async def play(processor: BatchProcessor, messages: Callable[[list], list[InputMessage]], stream: Iterable) -> int:
@@ -50,7 +52,7 @@ async def play(processor: BatchProcessor, messages: Callable[[list], list[InputM
     return count
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--rate", type=float, default=0.6, help="simulated events per second")
@@ -60,7 +62,11 @@ def main() -> None:
     parser.add_argument("--load-window", type=float, default=15, help="seconds between two scrapes under load")
     parser.add_argument("--load-scrapes", type=int, default=3, help="scrapes under load")
     parser.add_argument("--profile", action="store_true", help="print where the first scrape spends its time")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Play the month, scrape, and return the figures."""
     settings = load_settings()
     teams = tuple(f"t{number:02d}" for number in range(args.teams))
     simulation = CrmSimulation(
@@ -105,10 +111,11 @@ def main() -> None:
         return out
 
     asyncio.run(processor.process_rep_messages(messages(simulation.profiles(start - 60))))
-    held_back = args.load_window * args.load_scrapes
+    per_window = int(args.load_rate * args.load_window)  # what 15 s at 5,000 events/s bring
+    held_back = LIVE_HOURS * 3600
     began = time.perf_counter()
     played = asyncio.run(play(processor, messages, simulation.backfill(start, now - held_back, step=60)))
-    elapsed = time.perf_counter() - began
+    elapsed, month = time.perf_counter() - began, played
     collector = LeadPulseCollector(
         settings,
         rollups=rollups,
@@ -130,10 +137,10 @@ def main() -> None:
         profiler.runcall(collector.exposition)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     loaded = []
-    live = CrmSimulation(
+    live = CrmSimulation(  # its own deals, over the month's last hours (lifecycles span hours)
         settings,
         seed=6,
-        rate=args.load_rate,
+        rate=per_window * args.load_scrapes / held_back,
         reps_per_team=args.reps_per_team,
         teams=teams,
         sources=(*SOURCES, ("webinar", 5)),
@@ -141,7 +148,7 @@ def main() -> None:
     )
     stream = live.backfill(now - held_back, now)
     for _ in range(args.load_scrapes):
-        window = itertools.islice(stream, int(args.load_rate * args.load_window))
+        window = itertools.islice(stream, per_window)
         played += asyncio.run(play(processor, messages, window))
         changed = sum(len(rollups.partition(p).changes or ()) for p in rollups.partitions())  # type: ignore[union-attr]
         began = time.perf_counter()
@@ -159,21 +166,32 @@ def main() -> None:
             for suffix in ("_bucket", "_count", "_sum"):
                 name = name.removesuffix(suffix)
             per_family[name] += 1
-    reps = len(directory.reps())
-    print(
-        f"played {played:,} messages of {args.days:.0f} days in {elapsed:.0f}s ({played / elapsed:,.0f}/s in-process)"
-    )
-    print(f"{reps} reps in {len(teams)} teams, {len(deals):,} deals")
-    for name, count in per_family.most_common():
+    return {
+        "played": played,
+        "rate": month / elapsed,
+        "reps": len(directory.reps()),
+        "teams": len(teams),
+        "deals": len(deals),
+        "per_family": per_family,
+        "series": sum(per_family.values()),
+        "first_ms": first * 1000,
+        "rest_ms": statistics.median(timings) * 1000,
+        "loaded": [(per_window, changed, seconds * 1000) for changed, seconds in loaded],
+    }
+
+
+def main() -> None:
+    args = arguments()
+    figures = measure(args)
+    print(f"played {figures['played']:,} messages of {args.days:.0f} days ({figures['rate']:,.0f}/s in-process)")
+    print(f"{figures['reps']} reps in {figures['teams']} teams, {figures['deals']:,} deals")
+    for name, count in figures["per_family"].most_common():
         print(f"  {count:8,}  {name}")
-    print(f"series: {sum(per_family.values()):,}")
-    print(f"first scrape (every cell): {first * 1000:.0f} ms")
-    print(f"scrape at rest (median of 5): {statistics.median(timings) * 1000:.0f} ms")
-    for changed, seconds in loaded:
-        print(
-            f"scrape after {args.load_window:.0f} s at {args.load_rate:,.0f} events/s "
-            f"({changed:,} changed cells): {seconds * 1000:.0f} ms"
-        )
+    print(f"series: {figures['series']:,}")
+    print(f"first scrape (every cell): {figures['first_ms']:.0f} ms")
+    print(f"scrape at rest (median of 5): {figures['rest_ms']:.0f} ms")
+    for events, changed, ms in figures["loaded"]:
+        print(f"scrape after {events:,} more events ({changed:,} changed cells): {ms:.0f} ms")
 
 
 if __name__ == "__main__":

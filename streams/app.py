@@ -28,7 +28,7 @@ def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
 
 def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust.App:
     session = settings.session_timeout_seconds
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         version=APP_VERSION,
         autodiscover=False,
@@ -62,3 +62,5 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         web_metrics_enabled=False,
         datadir=str(settings.data_dir),
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by streams/transport.py (Faust fixes 1500)
+    return app

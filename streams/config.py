@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     batch_max_events: int = Field(default=10_000, ge=1, description="Events taken from one fetch at most.")
     commit_interval_seconds: float = Field(default=2.0, gt=0)
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=0, le=30_000, description="How long a fetch may wait for records (Faust fixes 1500)."
+    )
     session_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -26,6 +26,7 @@ from faust.types import TP
 from streams.intake import FetchedBatches
 
 PROBE_TIMEOUT_SECONDS = 30.0
+FETCH_MAX_WAIT_MS = 100  # streams.config.Settings.fetch_max_wait_ms; build_app sets the app's
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +63,14 @@ async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping
 
 
 class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        """Faust's consumer, with a shorter wait for records: Faust passes 1500 ms, and Tansu holds
+        a fetch that long even when records arrive meanwhile (1.4 s of latency at 2,000 events/s).
+        Kafka answers as soon as records arrive: there the wait costs only idle requests."""
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", FETCH_MAX_WAIT_MS)  # read at start()
+        return consumer
+
     async def _highwaters(self, partitions: Iterable[TP]) -> Mapping[TP, int]:
         reported = await super()._highwaters(list(partitions))
         if self.consumer.in_transaction:

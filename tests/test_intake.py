@@ -207,3 +207,16 @@ async def test_seek_to_committed_leaves_a_partition_without_commits_where_it_was
         assert sum(before.values()) == 10
     finally:
         await consumer.stop()
+
+
+async def test_the_worker_consumer_waits_for_records_as_configured(tmp_path: Path) -> None:
+    """Faust passes fetch_max_wait_ms=1500 to aiokafka, fixed; aiokafka's fetcher reads it at start."""
+    app = app_for("127.0.0.1:9", tmp_path)
+    app.fetch_max_wait_ms = 123  # as streams.app.build_app sets it from LEADPULSE_FETCH_MAX_WAIT_MS
+    thread = app.consumer._thread
+    consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert consumer._fetch_max_wait_ms == 123
+        assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(type(consumer).start)
+    finally:
+        await consumer.stop()

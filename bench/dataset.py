@@ -1,0 +1,101 @@
+"""The benchmark's input: the simulator's history, or exactly N open deals; producing it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.config import load_settings
+from streams.engine import changelog_topics
+from streams.simulate import CrmSimulation, Message
+from streams.topics import ensure_topics
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+def simulated(seconds: float, rate: float, seed: int = 42) -> list[Message]:
+    """The simulator's rep profiles and ``seconds`` of history up to now, at ``rate`` events/s."""
+    now = time.time()
+    simulation = CrmSimulation(load_settings(), seed=seed, rate=rate)
+    return [*simulation.profiles(now - seconds - 60), *simulation.backfill(now - seconds, now)]
+
+
+def open_deals(count: int, seed: int = 7) -> list[Message]:
+    """Exactly ``count`` open deals: each a new inbound lead, its first touch, and for half of
+    them a qualified stage. Created between four days and 26 hours ago, so the SLA steps they
+    crossed lie beyond the alert lookback (a day): the records do not depend on arrival order."""
+    rng = random.Random(seed)
+    topics = load_settings().topics
+    sdrs = [f"sdr-{team}-{n}" for team in ("emea", "americas", "apac") for n in range(1, 5)]
+    now = time.time()
+    timed: list[tuple[float, Message]] = []
+
+    def event(deal: str, sdr: str, at: float, topic: str, kind: str, **fields: object) -> None:
+        value = {"event_id": f"{kind}-{deal}", "occurred_at": iso(at), "deal_id": deal, "rep_id": sdr, **fields}
+        timed.append((at, Message(topic, deal.encode(), orjson.dumps(value))))
+
+    for number in range(1, count + 1):
+        deal, sdr = f"deal-{number:07d}", sdrs[number % len(sdrs)]
+        created = now - 4 * DAY + (4 * DAY - 26 * HOUR) * rng.random()
+        touch = created + min(rng.lognormvariate(4.5, 1.0), 4 * HOUR)
+        amount = rng.randrange(5, 120) * 1000
+        event(deal, sdr, created, topics.deal_stages, "new", stage="new", source="inbound_demo", amount=amount)
+        if rng.random() < 0.6:
+            fields = {"direction": "outbound", "outcome": "connected", "talk_seconds": rng.randrange(30, 900)}
+            event(deal, sdr, touch, topics.calls, "call", call_id=f"c-{deal}", **fields)
+        else:
+            event(deal, sdr, touch, topics.emails, "mail", email_id=f"m-{deal}", action="sent")
+        if rng.random() < 0.5:
+            event(deal, sdr, touch + rng.uniform(600, 7200), topics.deal_stages, "q", stage="qualified")
+    timed.sort(key=lambda pair: pair[0])
+    return [message for _, message in timed]
+
+
+def prepare(bootstrap: str, *app_ids: str) -> None:
+    """Every topic the apps' workers use, created before anything is produced."""
+    for app_id in app_ids:
+        settings = load_settings(broker=bootstrap, app_id=app_id)
+        deal_changelogs, global_changelogs = changelog_topics(settings)
+        asyncio.run(
+            ensure_topics(settings, bootstrap, deal_changelogs=deal_changelogs, global_changelogs=global_changelogs)
+        )
+
+
+async def produce(bootstrap: str, messages: list[Message]) -> float:
+    """As fast as the broker takes them; returns the seconds it took."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1)
+    await producer.start()
+    started = time.perf_counter()
+    for message in messages:
+        await producer.send(message.topic, message.value, key=message.key)
+    await producer.flush()
+    await producer.stop()
+    return time.perf_counter() - started
+
+
+def produce_at(bootstrap: str, messages: list[Message], rate: float) -> None:
+    """At a steady ``rate`` messages/s, paced every 10 ms (run in a process of its own)."""
+
+    async def paced() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1 << 18, acks=1)
+        await producer.start()
+        began, sent = time.perf_counter(), 0
+        while sent < len(messages):
+            due = min(len(messages), int((time.perf_counter() - began) * rate) + 1)
+            for message in messages[sent:due]:
+                await producer.send(message.topic, message.value, key=message.key)
+            sent = due
+            await asyncio.sleep(0.01)
+        await producer.flush()
+        await producer.stop()
+
+    asyncio.run(paced())
