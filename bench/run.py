@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
     parser.add_argument("--workers", default="1,2,4", help="LeadPulse worker counts to time")
-    parser.add_argument("--latency-rate", type=float, default=5000)
+    parser.add_argument("--latency-rates", default="2000,5000", help="steady input rates, events/s")
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--quix-python", default=None, help="an interpreter with quixstreams installed")
     parser.add_argument("--no-baselines", action="store_true", help="time LeadPulse only")
@@ -97,22 +97,23 @@ def main() -> None:
         out.append(f"{'consumer':58} {'events/s':>10} {'LeadPulse (1 worker) / it':>26}")
         out += [f"{name:58} {rate:10,.0f} {leadpulse / rate:25.2f}x" for name, rate in rows]
     if "latency" in sections:
-        with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
-            prepare(broker.bootstrap, "bench-latency")
-            figures = latency.measure(broker.bootstrap, Path(tmp), messages, args.latency_rate, args.latency_seconds)
-        out.append(
-            f"\nlatency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s, 1 worker "
-            f"({figures['probes']} probes, {figures['unseen']} not seen within a minute; the worker "
-            f"committed {figures['committed']:,} of {figures['produced']:,} events)"
-        )
-        out.append(
-            f"  produced -> visible in /metrics (the API):  p50 {figures['visible_p50']:7,.0f} ms   "
-            f"p99 {figures['visible_p99']:7,.0f} ms"
-        )
-        out.append(
-            f"  produced -> leadpulse.lead-responses:       p50 {figures['output_p50']:7,.0f} ms   "
-            f"p99 {figures['output_p99']:7,.0f} ms"
-        )
+        for rate in (float(r) for r in args.latency_rates.split(",")):
+            with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
+                prepare(broker.bootstrap, "bench-latency")
+                figures = latency.measure(broker.bootstrap, Path(tmp), messages, rate, args.latency_seconds)
+            out.append(
+                f"\nlatency at {rate:,.0f} events/s for {args.latency_seconds:.0f} s, 1 worker "
+                f"({figures['probes']} probes, {figures['unseen']} not seen within a minute; the worker "
+                f"committed {figures['committed']:,} of {figures['produced']:,} events)"
+            )
+            out.append(
+                f"  produced -> visible in /metrics (the API):  p50 {figures['visible_p50']:7,.0f} ms   "
+                f"p99 {figures['visible_p99']:7,.0f} ms"
+            )
+            out.append(
+                f"  produced -> leadpulse.lead-responses:       p50 {figures['output_p50']:7,.0f} ms   "
+                f"p99 {figures['output_p99']:7,.0f} ms"
+            )
     if "restart" in sections:
         results = restart.measure()
         out.append("\nrestart to ready (one worker, after a graceful stop)")
@@ -135,8 +136,8 @@ def main() -> None:
             f"({figures['played']:,} messages, {figures['deals']:,} deals), in-process"
         )
         out.append(
-            f"  series per /metrics: {figures['series']:,}; first scrape (every cell) "
-            f"{figures['first_ms']:,.0f} ms; at rest {figures['rest_ms']:,.0f} ms"
+            f"  series per /metrics: {figures['series']:,} (after the load {figures['series_after_load']:,}); "
+            f"first scrape (every cell) {figures['first_ms']:,.0f} ms; at rest {figures['rest_ms']:,.0f} ms"
         )
         for events, changed, ms in figures["loaded"]:
             out.append(f"  after {events:,} more events ({changed:,} cells changed): {ms:,.0f} ms")

@@ -52,6 +52,17 @@ async def play(processor: BatchProcessor, messages: Callable[[list], list[InputM
     return count
 
 
+def series_by_family(exposition: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("{")[0].split(" ")[0]
+            for suffix in ("_bucket", "_count", "_sum"):
+                name = name.removesuffix(suffix)
+            found[name] += 1
+    return found
+
+
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=float, default=30)
@@ -115,7 +126,7 @@ def measure(args: argparse.Namespace) -> dict:
     held_back = LIVE_HOURS * 3600
     began = time.perf_counter()
     played = asyncio.run(play(processor, messages, simulation.backfill(start, now - held_back, step=60)))
-    elapsed, month = time.perf_counter() - began, played
+    elapsed, month_played = time.perf_counter() - began, played
     collector = LeadPulseCollector(
         settings,
         rollups=rollups,
@@ -127,7 +138,7 @@ def measure(args: argparse.Namespace) -> dict:
         clock=lambda: now,
     )
     began = time.perf_counter()
-    collector.exposition()
+    month = collector.exposition().decode()
     first = time.perf_counter() - began
     if args.profile:
         import cProfile
@@ -159,21 +170,16 @@ def measure(args: argparse.Namespace) -> dict:
         began = time.perf_counter()
         text = collector.exposition().decode()
         timings.append(time.perf_counter() - began)
-    per_family: Counter[str] = Counter()
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name = line.split("{")[0].split(" ")[0]
-            for suffix in ("_bucket", "_count", "_sum"):
-                name = name.removesuffix(suffix)
-            per_family[name] += 1
+    per_family = series_by_family(month)
     return {
         "played": played,
-        "rate": month / elapsed,
+        "rate": month_played / elapsed,
         "reps": len(directory.reps()),
         "teams": len(teams),
         "deals": len(deals),
         "per_family": per_family,
-        "series": sum(per_family.values()),
+        "series": sum(per_family.values()),  # the month's
+        "series_after_load": sum(series_by_family(text).values()),
         "first_ms": first * 1000,
         "rest_ms": statistics.median(timings) * 1000,
         "loaded": [(per_window, changed, seconds * 1000) for changed, seconds in loaded],
@@ -187,7 +193,7 @@ def main() -> None:
     print(f"{figures['reps']} reps in {figures['teams']} teams, {figures['deals']:,} deals")
     for name, count in figures["per_family"].most_common():
         print(f"  {count:8,}  {name}")
-    print(f"series: {figures['series']:,}")
+    print(f"series: {figures['series']:,} (after the load: {figures['series_after_load']:,})")
     print(f"first scrape (every cell): {figures['first_ms']:.0f} ms")
     print(f"scrape at rest (median of 5): {figures['rest_ms']:.0f} ms")
     for events, changed, ms in figures["loaded"]:

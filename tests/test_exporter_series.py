@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
 from streams import rollups as rollups_module
+from streams.exporter import series as series_module
 from streams.exporter.collector import Ownership
 from streams.metrics.figures import FigureReader
 from tests.test_exporter_text import parsed
@@ -95,9 +97,19 @@ def assert_view_equals_full_projection(harness: Harness, now: float) -> dict:
     return served
 
 
+@pytest.mark.parametrize("start_over_share", [series_module.START_OVER_SHARE, float("inf")])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=14))
-def test_followed_series_equal_a_full_projection_after_any_changes(steps: list) -> None:
+def test_followed_series_equal_a_full_projection_after_any_changes(start_over_share: float, steps: list) -> None:
+    """With the default share most small changes start over; with none they are always followed."""
+    original, series_module.START_OVER_SHARE = series_module.START_OVER_SHARE, start_over_share
+    try:
+        play(steps)
+    finally:
+        series_module.START_OVER_SHARE = original
+
+
+def play(steps: list) -> None:
     harness = Harness()
     now = NOW
     for kind, argument in steps:

@@ -33,9 +33,10 @@ from streams.metrics.figures import (
     scalar,
     scopes_of,
 )
-from streams.rollups import ZERO, Labels, Rollups
+from streams.rollups import ZERO, Cells, Labels, Rollups
 
 _NONE: dict = {}
+START_OVER_SHARE = 0.5  # more changed cells than this share of the cells read: read them all instead
 Change = tuple[Labels, tuple[int, int], Sequence[int] | None]  # raw labels, value before, value now (None: gone)
 
 
@@ -77,6 +78,26 @@ class SeriesTable:
                 refs[key] = fed
             else:  # no cell feeds it any more: the series goes (its sums are back to zero)
                 del accs[key], refs[key]
+
+    def fill(self, route: Route, total: bool, cells: Cells) -> None:
+        """Adds every cell (a fresh table): :meth:`move` from nothing, without its bookkeeping."""
+        accs, refs, slots, histogram = self.accs, self.refs, self.slots, self.histogram
+        get, value_at = accs.get, 1 if total else 0
+        for raw, cell in cells.items():
+            hit = route[raw]
+            if hit is None:
+                continue
+            key, slot = hit
+            acc = get(key)
+            if acc is None:
+                acc = accs[key] = [0] * (slots + 1) if histogram else [0]
+                refs[key] = 0
+            refs[key] += 1
+            if histogram:
+                acc[slot] += cell[0]
+                acc[slots] += cell[1]
+            else:
+                acc[0] += cell[value_at]
 
     def values(self, key: tuple[str, ...]) -> tuple[str, ...]:
         at = self.period_at
@@ -122,7 +143,10 @@ class SeriesView:
         """Each spec's tables at ``reader``'s moment, moved by the cells changed since the last read."""
         at = reader.now
         wanted = [(spec, scope, period) for spec in specs for scope, period in scopes_of(spec, reader.calendar, at)]
-        changed = self._take_changes(reader.partitions, {scope for _, scope, _ in wanted})
+        scopes = {scope for _, scope, _ in wanted}
+        changed = self._take_changes(reader.partitions, scopes)
+        if changed and self._cheaper_to_start_over(changed, reader, scopes):
+            changed = None
         if changed is None:
             self.tables, self.routes = {}, Routes(self.labelling)
             changed = {}
@@ -138,13 +162,19 @@ class SeriesView:
                 route = self.routes.of(source, spec.cell_labels, {})
                 if fresh:
                     for partition in cells(source.family):
-                        table.move(route, source.total, ((raw, ZERO, cell) for raw, cell in partition.items()))
+                        table.fill(route, source.total, partition)
                 elif (scope, source.family) in changed:
                     table.move(route, source.total, changed[(scope, source.family)])
             tables[(spec.name, scope)] = table
             found.setdefault(spec.name, Tables()).append(table)
         self.tables = tables  # a scope no longer current is forgotten with its tables
         return found
+
+    def _cheaper_to_start_over(self, changed: dict, reader: FigureReader, scopes: set[Scope]) -> bool:
+        """More cells changed than ``START_OVER_SHARE`` of those a start-over would read."""
+        families = {source.family for table in self.tables.values() for source in table.spec.sources}
+        read = sum(len(cells) for scope in scopes for family in families for cells in reader.cells(scope)(family))
+        return sum(map(len, changed.values())) > START_OVER_SHARE * read
 
     def _take_changes(
         self, owned: Sequence[int], scopes: set[Scope]

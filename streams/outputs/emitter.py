@@ -9,6 +9,7 @@ that mark them sent are flushed to the changelog (:meth:`streams.processor.Batch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from streams.codec import decode_deal, encode_deal
@@ -16,7 +17,7 @@ from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
 from streams.fold.outputs import Plan, next_due, plan
 from streams.outputs.schedule import AlertSchedule
-from streams.processor import KeyStore, Write
+from streams.processor import YIELD_EVERY_DEALS, KeyStore, Write
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
 Send = Callable[[list[Record]], Awaitable[list[Awaitable[object]]]]  # queue in order; acknowledgements
@@ -70,7 +71,9 @@ class Outputs:
         returned acknowledgements first)."""
         plans: list[Plan] = []
         writes: list[Write] = []
-        for deal_id, partition in self.schedule.pop_due(now, EMIT_AT_MOST):
+        for number, (deal_id, partition) in enumerate(self.schedule.pop_due(now, EMIT_AT_MOST)):
+            if number % YIELD_EVERY_DEALS == YIELD_EVERY_DEALS - 1:
+                await asyncio.sleep(0)  # as a batch does: the web server and heartbeats go on
             if partition not in owned:
                 continue
             stored = deals.get(deal_id.encode())
