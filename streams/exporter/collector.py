@@ -35,8 +35,8 @@ from streams.metrics.figures import (
     FigureReader,
     Labelling,
     activity_targets,
-    cumulative_buckets,
-    scalar,
+    exported,
+    with_period,
 )
 from streams.metrics.labels import SourceLabels
 from streams.processor import intake_key
@@ -146,14 +146,11 @@ class LeadPulseCollector(Collector):
         yield from self._profiles(owned, now)
 
     def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:
-        rows: Rows = []
-        histogram = spec.kind is Kind.HISTOGRAM
-        at = spec.labels.index("period") if "period" in spec.labels else None
-        for period, projected in reader.rows(spec):
-            for labels, acc in sorted(projected.items()):
-                values = labels if at is None else (*labels[:at], period, *labels[at:])
-                rows.append((values, cumulative_buckets(spec, acc) if histogram else scalar(spec, acc)))  # type: ignore[arg-type]
-        return rows
+        return [
+            (with_period(spec, labels, period), exported(spec, acc))
+            for period, projected in reader.rows(spec)
+            for labels, acc in sorted(projected.items())
+        ]
 
     def _owned_reps(self, owned: Ownership) -> list[str]:
         return [rep for rep in self.directory.reps() if self.directory.partition_of(rep) in owned.rep_partitions]

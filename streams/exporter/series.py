@@ -29,9 +29,9 @@ from streams.metrics.figures import (
     Labelling,
     Route,
     Routes,
-    cumulative_buckets,
-    scalar,
+    exported,
     scopes_of,
+    with_period,
 )
 from streams.rollups import ZERO, Cells, Labels, Rollups
 
@@ -52,7 +52,6 @@ class SeriesTable:
         self.text: dict[tuple[str, ...], str] = {}
         self.histogram = spec.kind is Kind.HISTOGRAM
         self.slots = len(spec.buckets) + 1
-        self.period_at = spec.labels.index("period") if "period" in spec.labels else None
 
     def move(self, route: Route, total: bool, changes: Iterable[Change]) -> None:
         """Moves each series fed by a changed cell from the cell's old value to its new one."""
@@ -99,22 +98,17 @@ class SeriesTable:
             else:
                 acc[0] += cell[value_at]
 
-    def values(self, key: tuple[str, ...]) -> tuple[str, ...]:
-        at = self.period_at
-        return key if at is None else (*key[:at], self.period, *key[at:])  # type: ignore[return-value]
-
-    def value(self, acc: Accumulator) -> float | int | tuple:
-        return cumulative_buckets(self.spec, acc) if self.histogram else scalar(self.spec, acc)
-
     def rows(self) -> Rows:
-        return [(self.values(key), self.value(acc)) for key, acc in self.accs.items()]  # type: ignore[misc]
+        spec, period = self.spec, self.period
+        return [(with_period(spec, key, period), exported(spec, acc)) for key, acc in self.accs.items()]
 
     def render(self, out: list[str]) -> None:
         text = self.text
         for key, acc in self.accs.items():
             lines = text.get(key)
             if lines is None:
-                lines = text[key] = series_text(self.spec, label_text(self.spec, self.values(key)), self.value(acc))  # type: ignore[arg-type]
+                labels = label_text(self.spec, with_period(self.spec, key, self.period))
+                lines = text[key] = series_text(self.spec, labels, exported(self.spec, acc))
             out.append(lines)
 
 
