@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.consumers import DEAL_TOPICS
 from bench.dataset import iso, produce_at
-from bench.throughput import leadpulse_env
+from bench.throughput import leadpulse_env, ready, wait
 from streams.topics import committed_total
 
 PROBE_SECONDS = 0.1
@@ -133,11 +133,7 @@ def measure(bootstrap: str, scratch: Path, messages: list, rate: float, seconds:
     worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=subprocess.DEVNULL)
     load = None
     try:
-        deadline = time.monotonic() + 120
-        while not _ok(f"{base}/health/ready"):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("latency: the worker did not become ready")
-            time.sleep(0.2)
+        wait(lambda: ready(env["LEADPULSE_WEB_PORT"]), "latency: the worker to be ready", worker, timeout=120)
         wanted = min(len(messages), int(rate * seconds))
         load = multiprocessing.get_context("spawn").Process(
             target=produce_at, args=(bootstrap, messages[:wanted], rate), daemon=True
@@ -164,13 +160,3 @@ def measure(bootstrap: str, scratch: Path, messages: list, rate: float, seconds:
             load.terminate()
         worker.terminate()
         worker.wait(60)
-
-
-def _ok(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False

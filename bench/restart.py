@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.consumers import DEAL_TOPICS
 from bench.dataset import open_deals, prepare, produce
-from bench.throughput import leadpulse_env
+from bench.throughput import leadpulse_env, ready, wait
 from streams.broker import EmbeddedBroker
 from streams.tables import DEALS
 from streams.topics import committed_total
@@ -53,26 +53,6 @@ def resident_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def wait(condition, what: str, process: subprocess.Popen, timeout: float = 1800) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"restart: the worker exited ({what})")
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"restart: timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def ready(port: str) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
-        return response.status == 200
 
 
 def run_store(store: str, deals: int, bootstrap: str, scratch: Path, total: int) -> Restart:

@@ -14,7 +14,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.consumers import COMMIT_SECONDS, DEAL_TOPICS
@@ -78,6 +79,28 @@ def leadpulse_env(bootstrap: str, app_id: str, data_dir: Path, **extra: str) -> 
         "LEADPULSE_LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+def ready(port: str) -> bool:
+    """The worker at ``port`` answers ``/health/ready`` with 200 (an error raises OSError)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as response:
+        return response.status == 200
+
+
+def wait(condition: Callable[[], object], what: str, process: subprocess.Popen, timeout: float = 1800) -> None:
+    """Until ``condition`` holds (an OSError counts as not yet); fails if the worker exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the worker exited ({what})")
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
 
 
 def leadpulse(workers: int, bootstrap: str, scratch: Path, total: int, app_id: str) -> float:

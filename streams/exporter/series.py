@@ -29,11 +29,12 @@ from streams.metrics.figures import (
     Labelling,
     Route,
     Routes,
+    add_cells,
     exported,
     scopes_of,
     with_period,
 )
-from streams.rollups import ZERO, Cells, Labels, Rollups
+from streams.rollups import ZERO, Labels, Rollups
 
 _NONE: dict = {}
 START_OVER_SHARE = 0.5  # more changed cells than this share of the cells read: read them all instead
@@ -78,26 +79,6 @@ class SeriesTable:
             else:  # no cell feeds it any more: the series goes (its sums are back to zero)
                 del accs[key], refs[key]
 
-    def fill(self, route: Route, total: bool, cells: Cells) -> None:
-        """Adds every cell (a fresh table): :meth:`move` from nothing, without its bookkeeping."""
-        accs, refs, slots, histogram = self.accs, self.refs, self.slots, self.histogram
-        get, value_at = accs.get, 1 if total else 0
-        for raw, cell in cells.items():
-            hit = route[raw]
-            if hit is None:
-                continue
-            key, slot = hit
-            acc = get(key)
-            if acc is None:
-                acc = accs[key] = [0] * (slots + 1) if histogram else [0]
-                refs[key] = 0
-            refs[key] += 1
-            if histogram:
-                acc[slot] += cell[0]
-                acc[slots] += cell[1]
-            else:
-                acc[0] += cell[value_at]
-
     def rows(self) -> Rows:
         spec, period = self.spec, self.period
         return [(with_period(spec, key, period), exported(spec, acc)) for key, acc in self.accs.items()]
@@ -139,7 +120,7 @@ class SeriesView:
         wanted = [(spec, scope, period) for spec in specs for scope, period in scopes_of(spec, reader.calendar, at)]
         scopes = {scope for _, scope, _ in wanted}
         changed = self._take_changes(reader.partitions, scopes)
-        if changed and self._cheaper_to_start_over(changed, reader, scopes):
+        if changed and self._cheaper_to_start_over(changed, reader, wanted):
             changed = None
         if changed is None:
             self.tables, self.routes = {}, Routes(self.labelling)
@@ -156,7 +137,7 @@ class SeriesView:
                 route = self.routes.of(source, spec.cell_labels, {})
                 if fresh:
                     for partition in cells(source.family):
-                        table.fill(route, source.total, partition)
+                        add_cells(table.accs, spec, source, route, partition, table.refs)
                 elif (scope, source.family) in changed:
                     table.move(route, source.total, changed[(scope, source.family)])
             tables[(spec.name, scope)] = table
@@ -164,11 +145,11 @@ class SeriesView:
         self.tables = tables  # a scope no longer current is forgotten with its tables
         return found
 
-    def _cheaper_to_start_over(self, changed: dict, reader: FigureReader, scopes: set[Scope]) -> bool:
+    def _cheaper_to_start_over(self, changed: dict, reader: FigureReader, wanted: list) -> bool:
         """More cells changed than ``START_OVER_SHARE`` of those a start-over would read."""
-        families = {source.family for table in self.tables.values() for source in table.spec.sources}
-        read = sum(len(cells) for scope in scopes for family in families for cells in reader.cells(scope)(family))
-        return sum(map(len, changed.values())) > START_OVER_SHARE * read
+        read = {(scope, source.family) for spec, scope, _ in wanted for source in spec.sources}
+        cells = sum(len(part) for scope, family in read for part in reader.cells(scope)(family))
+        return sum(map(len, changed.values())) > START_OVER_SHARE * cells
 
     def _take_changes(
         self, owned: Sequence[int], scopes: set[Scope]

@@ -94,36 +94,43 @@ def project(
     """The spec's values in one scope, summed onto the ``keep`` labels, over cells whose labels
     match ``where`` (a source without a ``where`` label contributes nothing)."""
     where = where or {}
-    slots = len(spec.buckets) + 1
     out: dict[tuple[str, ...], Accumulator] = {}
-    get = out.get
     for source in spec.sources:
         if any(label not in source.names for label in where):
             continue
         route = routes.of(source, keep, where)
-        if spec.kind is Kind.HISTOGRAM:
-            for partition in cells(source.family):
-                for raw, (count, total) in partition.items():
-                    hit = route[raw]
-                    if hit is not None:
-                        key, slot = hit
-                        acc = get(key)
-                        if acc is None:
-                            acc = out[key] = [0] * (slots + 1)
-                        acc[slot] += count
-                        acc[slots] += total
-            continue
-        value_at = 1 if source.total else 0
         for partition in cells(source.family):
-            for raw, cell in partition.items():
-                hit = route[raw]
-                if hit is not None:
-                    acc = get(hit[0])
-                    if acc is None:
-                        out[hit[0]] = [cell[value_at]]
-                    else:
-                        acc[0] += cell[value_at]
+            add_cells(out, spec, source, route, partition)
     return out
+
+
+def add_cells(
+    out: dict[tuple[str, ...], Accumulator],
+    spec: MetricSpec,
+    source: CellSource,
+    route: Route,
+    cells: Cells,
+    fed: dict[tuple[str, ...], int] | None = None,
+) -> None:
+    """Adds a source's cells to the accumulators their route names (``fed`` counts the cells
+    feeding each: what the series view needs to know when a series goes)."""
+    histogram, slots, value_at = spec.kind is Kind.HISTOGRAM, len(spec.buckets) + 1, 1 if source.total else 0
+    get = out.get
+    for raw, cell in cells.items():
+        hit = route[raw]
+        if hit is None:
+            continue
+        key, slot = hit
+        acc = get(key)
+        if acc is None:
+            acc = out[key] = [0] * (slots + 1) if histogram else [0]
+        if histogram:
+            acc[slot] += cell[0]
+            acc[slots] += cell[1]
+        else:
+            acc[0] += cell[value_at]
+        if fed is not None:
+            fed[key] = fed.get(key, 0) + 1
 
 
 def with_period(spec: MetricSpec, labels: tuple[str, ...], period: str | None) -> tuple[str, ...]:
