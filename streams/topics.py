@@ -158,9 +158,11 @@ async def _wait_for_topics(admin: AIOKafkaAdminClient, names: list[str], timeout
         await asyncio.sleep(0.2)
 
 
-async def committed_total(bootstrap: str, group: str, topics: Iterable[str], **options: Any) -> int:
-    """The sum of a consumer group's committed offsets over the topics' partitions (0 where none
-    is committed): how far a group has durably got, read without joining it.
+async def committed_offsets(
+    bootstrap: str, group: str, topics: Iterable[str], **options: Any
+) -> dict[tuple[str, int], int]:
+    """A consumer group's committed offsets on the topics' partitions (those with one), read
+    without joining the group.
 
     The partitions are named: Tansu 0.6 answers OffsetFetch's "all of the group's partitions"
     form with a response aiokafka cannot decode. Topics are found in the full metadata, since
@@ -177,8 +179,13 @@ async def committed_total(bootstrap: str, group: str, topics: Iterable[str], **o
             for partition in topic["partitions"]
         ]
         if not partitions:
-            return 0
+            return {}
         offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
     finally:
         await admin.close()
-    return sum(metadata.offset for metadata in offsets.values() if metadata.offset > 0)
+    return {(tp.topic, tp.partition): metadata.offset for tp, metadata in offsets.items() if metadata.offset >= 0}
+
+
+async def committed_total(bootstrap: str, group: str, topics: Iterable[str], **options: Any) -> int:
+    """The sum of a group's committed offsets over the topics' partitions: how far it has durably got."""
+    return sum((await committed_offsets(bootstrap, group, topics, **options)).values())

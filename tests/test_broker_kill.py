@@ -14,10 +14,11 @@ import pytest
 from rocksdict import AccessType, Options, Rdict
 
 from streams.broker import EmbeddedBroker
+from streams.codec import decode_deal
 from streams.config import load_settings
 from streams.stores import RocksStore
-from streams.tables import DEALS
-from streams.topics import changelog_name, committed_total, topic_names
+from streams.tables import DEALS, REP_PROFILES
+from streams.topics import changelog_name, committed_offsets, committed_total, topic_names
 from tests.harness import (
     CATALOG_SAMPLES,
     SPEC_SAMPLES,
@@ -76,6 +77,7 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
             "the crashy worker to be partway through, with deals flushed to its changelog and disk",
         )
         crashy.kill()
+        committed_at_kill = asyncio.run(committed_offsets(broker.bootstrap, "crashy", INPUT_TOPICS))
         if store == "rocksdb":
             assert_disk_matches_the_changelog(broker.bootstrap, crashy.data_dir / "v1" / "tables", "crashy")
         producer.join(120)
@@ -86,6 +88,13 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
                 120,
                 f"{worker.app_id} to process all {len(messages)} messages",
             )
+        # The deal states first (a failure says whether state or only aggregates diverged).
+        assert_same_deals(
+            broker.bootstrap, "steady", "crashy", f"input committed at the kill: {sorted(committed_at_kill.items())}"
+        )
+        assert latest_records(broker.bootstrap, "crashy", REP_PROFILES) == latest_records(
+            broker.bootstrap, "steady", REP_PROFILES
+        ), "the rep profiles differ"
         # Live gauges move with the clock: compare scrapes that reflect the same moment.
         expected, actual = settled_pair(steady, crashy, COMPARED)
     finally:
@@ -96,6 +105,44 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
     assert total(actual, "leadpulse_calls_total") > 1000
     assert total(actual, "leadpulse_events_duplicate_total") > 0
     assert total(actual, "leadpulse_events_rejected_total") > 0
+
+
+def latest_records(bootstrap: str, app_id: str, table: str) -> dict[bytes, bytes]:
+    """A table's latest record per key, from its changelog."""
+    return {record.key: record.value for record in asyncio.run(read_topic(bootstrap, changelog_name(app_id, table)))}
+
+
+def deal_facts(bootstrap: str, app_id: str) -> dict[bytes, tuple]:
+    """Each deal's facts, duplicates and watermarks as its latest changelog record holds them."""
+    facts = {}
+    for key, value in latest_records(bootstrap, app_id, DEALS).items():
+        partition, state = decode_deal(value)
+        facts[key] = (partition, state.stages, state.activities, state.duplicates, state.offsets)
+    return facts
+
+
+def assert_same_deals(bootstrap: str, expected_app: str, actual_app: str, context: str) -> None:
+    """Both apps' changelogs end with the same deals (they flush every half second: wait for it)."""
+    found: dict[str, dict[bytes, tuple]] = {}
+
+    def same() -> bool:
+        found["expected"], found["actual"] = deal_facts(bootstrap, expected_app), deal_facts(bootstrap, actual_app)
+        return found["expected"] == found["actual"]
+
+    try:
+        wait_until(same, 30, "the deal changelogs to agree")
+    except AssertionError:
+        expected, actual = found["expected"], found["actual"]
+        differing = sorted(key for key in expected.keys() & actual.keys() if expected[key] != actual[key])
+        details = [
+            f"{key!r}: {len(expected[key][1])}+{len(expected[key][2])} facts, watermarks {expected[key][4]}"
+            f" vs {len(actual[key][1])}+{len(actual[key][2])}, {actual[key][4]}"
+            for key in differing[:10]
+        ]
+        raise AssertionError(
+            f"{actual_app} lacks {len(expected.keys() - actual.keys())} of {len(expected)} deals, has"
+            f" {len(actual.keys() - expected.keys())} extra, and {len(differing)} differ: {details}; {context}"
+        ) from None
 
 
 def assert_disk_matches_the_changelog(bootstrap: str, tables: Path, app_id: str) -> None:
