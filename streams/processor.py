@@ -284,10 +284,11 @@ class BatchProcessor:
             if not result.changed:
                 continue
             state = result.state
-            owed = None if self.outputs is None else self.outputs.plan(partition, state, now)
-            if owed is not None and owed.owed:
-                plans.append(owed)
-                state = owed.state
+            if self.outputs is not None and result.moves_outputs:  # else its schedule with the timer stands
+                owed = self.outputs.plan(partition, state, now)
+                if owed.owed:
+                    plans.append(owed)
+                    state = owed.state
             record = encode_deal(partition, state)
             writes.append((key, record, partition))
             self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))

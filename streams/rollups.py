@@ -158,7 +158,7 @@ class Rollups:
             for key, (count, total) in activity_contributions(fact, self.ctx):
                 rollup.add(key, count, total)
         rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
-        if result.stages_changed or any(fact.is_touch or fact.is_inbound for fact in result.added_activities):
+        if result.moves_deal_level:
             self._replace(rollup, result.state.deal_id, deal_contributions(before, self.ctx), result.state)
 
     def resized(self, partition: int, old_size: int, new_size: int) -> None:

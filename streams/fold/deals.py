@@ -63,6 +63,19 @@ class FoldResult:
     added_duplicates: tuple[int, ...] = _NO_DUPLICATES
     stages_changed: bool = False
 
+    @property
+    def moves_outputs(self) -> bool:
+        """Whether what the deal owes other services (SPEC §4) may have changed: its stages
+        (creation, owner, closing, expected close) or its first response (touches). Other
+        activities change neither; the passing of time is the output timer's job."""
+        return self.stages_changed or any(fact.is_touch for fact in self.added_activities)
+
+    @property
+    def moves_deal_level(self) -> bool:
+        """Whether the deal-level contributions may have changed: stages, first response and
+        re-responses (touches and inbound activities). Other activities add only their own."""
+        return self.moves_outputs or any(fact.is_inbound for fact in self.added_activities)
+
 
 def fold(state: DealState, deliveries: Iterable[Delivery]) -> FoldResult:
     """Apply a deal's deliveries (in offset order per topic) to its state."""
