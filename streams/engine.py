@@ -27,7 +27,7 @@ from streams.config import Settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
-from streams.intake import attach_intake, raw_topic
+from streams.intake import attach_intake, exit_without_committing, raw_topic
 from streams.metrics.labels import SourceLabels
 from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
@@ -185,7 +185,10 @@ class Engine:
             deliveries = await self.outputs.emit_due(self.tables.deals, owned, self.clock())
             self.processor.defer(deliveries)
         if deliveries:  # record them sent now, not at the window's end: a crash re-sends less
-            await self.processor.flush()
+            try:
+                await self.processor.flush()
+            except Exception:
+                exit_without_committing("flushing the output timer's alerts with")
 
     async def _send_records(self, records: list[Record]) -> list[Awaitable[object]]:
         """Hand the records to the producer in order; their acknowledgements, to await."""

@@ -80,12 +80,16 @@ def describe(messages: Sequence[Message]) -> str:
     return ", ".join(f"{topic}[{partition}]@{min(o)}..{max(o)}" for (topic, partition), o in sorted(spans.items()))
 
 
-def exit_without_committing(what: str, messages: Sequence[Message]) -> None:
+def exit_without_committing(what: str, messages: Sequence[Message] = ()) -> None:
+    """Log the error at hand and exit at once: Kafka redelivers whatever was not committed.
+
+    Any failure of a flush must end here: its cut keys are no longer marked dirty, so a worker
+    that went on would commit later offsets while those deals' changes never reach the changelog."""
     log.critical(
         "unexpected error %s %d messages (%s); exiting without committing",
         what,
         len(messages),
-        describe(messages),
+        describe(messages) or "none taken",
         exc_info=True,
     )
     logging.shutdown()

@@ -243,7 +243,10 @@ class BatchProcessor:
 
         Flushes run one at a time (a later one must not finish before an earlier one it depends
         on), and hold the deal lock only to cut what was taken: batches go on being taken while
-        the acknowledgements are awaited, and wait for the next flush."""
+        the acknowledgements are awaited, and wait for the next flush.
+
+        If it raises, what it cut is neither durable nor marked to be written any more: the caller
+        must stop without committing (:func:`streams.intake.exit_without_committing`)."""
         async with self._flushing:
             async with self.lock:
                 deliveries, self._deliveries = self._deliveries, []

@@ -15,9 +15,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
+from streams import engine as engine_module
 from streams.broker import EmbeddedBroker
+from streams.config import load_settings
 from streams.deadletter import InputMessage
 from streams.intake import FetchedBatches, attach_intake
+from streams.topics import TopicLayout
 from streams.transport import Consumer as LeadPulseConsumer
 from tests.harness import produce
 
@@ -220,3 +223,26 @@ async def test_the_worker_consumer_waits_for_records_as_configured(tmp_path: Pat
         assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(type(consumer).start)
     finally:
         await consumer.stop()
+
+
+def test_a_failed_flush_of_the_output_timer_exits_without_committing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush that fails has cut deals it did not write: going on would commit past them."""
+    settings = load_settings(data_dir=tmp_path, store="memory")
+    engine = engine_module.Engine(settings, "127.0.0.1:9", TopicLayout(deal_partitions=2, rep_partitions=1))
+    exits: list[str] = []
+    monkeypatch.setattr(engine_module, "exit_without_committing", lambda what, messages=(): exits.append(what))
+
+    async def one_alert(*_: object) -> list[asyncio.Future[None]]:
+        sent = asyncio.get_running_loop().create_future()
+        sent.set_result(None)
+        return [sent]
+
+    async def failing_flush() -> None:
+        raise ConnectionError("the changelog did not answer")
+
+    monkeypatch.setattr(engine.outputs, "emit_due", one_alert)
+    monkeypatch.setattr(engine.processor, "flush", failing_flush)
+    asyncio.run(engine._emit_due())
+    assert exits == ["flushing the output timer's alerts with"]
