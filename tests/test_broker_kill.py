@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
+from schemas.events import DealEvent
 from streams.broker import EmbeddedBroker
 from streams.codec import decode_deal
 from streams.config import load_settings
+from streams.decode import decode
+from streams.processor import DEAL_TOPIC_OF
 from streams.stores import RocksStore
 from streams.tables import DEALS, REP_PROFILES
 from streams.topics import changelog_name, committed_offsets, committed_total, topic_names
@@ -78,6 +81,7 @@ def test_kill_9_while_input_flows_ends_with_the_values_of_an_uninterrupted_run(
         )
         crashy.kill()
         committed_at_kill = asyncio.run(committed_offsets(broker.bootstrap, "crashy", INPUT_TOPICS))
+        assert_committed_input_is_on_the_changelog(broker.bootstrap, "crashy", committed_at_kill)
         if store == "rocksdb":
             assert_disk_matches_the_changelog(broker.bootstrap, crashy.data_dir / "v1" / "tables", "crashy")
         producer.join(120)
@@ -143,6 +147,37 @@ def assert_same_deals(bootstrap: str, expected_app: str, actual_app: str, contex
             f"{actual_app} lacks {len(expected.keys() - actual.keys())} of {len(expected)} deals, has"
             f" {len(actual.keys() - expected.keys())} extra, and {len(differing)} differ: {details}; {context}"
         ) from None
+
+
+def assert_committed_input_is_on_the_changelog(
+    bootstrap: str, app_id: str, committed: dict[tuple[str, int], int]
+) -> None:
+    """What the group committed is durable: each valid deal event below its partition's committed
+    offset is absorbed by its deal's latest changelog record (the deal's watermark reaches it)."""
+    settings = load_settings()
+    deals = {key: decode_deal(value)[1] for key, value in latest_records(bootstrap, app_id, DEALS).items()}
+    absent, checked = [], 0
+    for input_topic, deal_topic in DEAL_TOPIC_OF.items():
+        name = settings.topics.input_name(input_topic)
+        for record in asyncio.run(read_topic(bootstrap, name)):
+            if record.offset >= committed.get((name, record.partition), 0):
+                continue
+            event = decode(
+                input_topic,
+                record.key,
+                record.value,
+                now=record.timestamp / 1000,
+                max_future_skew_seconds=settings.max_future_skew_seconds,
+            )
+            if not isinstance(event, DealEvent):
+                continue  # rejected: counted in the intake tally, not in any deal
+            checked += 1
+            state = deals.get(event.deal_id.encode())
+            marks = {} if state is None else {(t, p): o for t, p, o in state.offsets}
+            if marks.get((deal_topic, record.partition), -1) < record.offset:
+                absent.append(f"{name}[{record.partition}]@{record.offset} ({event.deal_id})")
+    assert checked > 1000, f"only {checked} committed events to check"
+    assert not absent, f"{len(absent)} of {checked} committed events are on no deal record: {absent[:10]}"
 
 
 def assert_disk_matches_the_changelog(bootstrap: str, tables: Path, app_id: str) -> None:
