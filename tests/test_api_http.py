@@ -279,3 +279,21 @@ async def test_two_workers_answer_alike_over_http(floor: Harness, caplog: pytest
         for client in clients:
             await client.close()
     assert TOKEN not in caplog.text
+
+
+async def test_other_methods_and_request_bodies_are_refused(floor: Harness) -> None:
+    """The API only reads: another method is a 405, a request body (of any size) a 413."""
+    async with serve(floor, token=TOKEN) as client:
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+            response = await client.request(method, "/deals/a", headers=AUTH)
+            assert response.status == 405, method
+            assert (await response.json())["error"] == f"Method Not Allowed: {method} /deals/a"
+        for path in ("/deals/a", "/metrics"):
+            response = await client.get(path, headers=AUTH, data=b"x" * 5_000_000)
+            assert response.status == 413, path
+            assert (await response.json())["error"] == "this API takes no request body (got 5000000 bytes)"
+        response = await client.get("/deals/a", headers=AUTH, data=b"")
+        assert response.status == 200
+        # Beyond aiohttp's limits (8190 bytes a line) the parser answers 400 before any handler.
+        assert (await client.get("/deals/" + "a" * 9000, headers=AUTH)).status == 400
+        assert (await client.get("/deals/a", headers={**AUTH, "X-Big": "b" * 9000})).status == 400

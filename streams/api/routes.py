@@ -1,8 +1,9 @@
 """The worker's web server: Prometheus exposition, health checks, the HTTP API and the live page.
 
 Plain aiohttp handlers on the aiohttp application Faust's web server runs (``app.web.web_app``),
-with one middleware that turns every failure into JSON ``{"error": ...}`` with its status and
-asks for the bearer token on every route but the public ones.
+with one middleware that turns every failure into JSON ``{"error": ...}`` with its status, refuses
+request bodies (every route only reads) and asks for the bearer token on every route but the
+public ones. Lines over 8190 bytes (a URL, a header) are refused by aiohttp's parser, with a 400.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def guard(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.S
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            if request.body_exists:  # the API only reads: a body is never wanted, whatever its size
+                length = "chunked" if request.content_length is None else f"{request.content_length} bytes"
+                return error(413, f"this API takes no request body (got {length})", {"Connection": "close"})
             if request.path not in PUBLIC and not authorized(request.headers.get("Authorization"), token):
                 return error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
             return await handler(request)
