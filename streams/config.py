@@ -109,6 +109,10 @@ class Settings(BaseSettings):
         default=86400, gt=0, description="SLA steps and slips that happened longer ago than this are not alerted."
     )
     max_future_skew_seconds: float = Field(default=300, ge=0)
+    max_rep_labels: int = Field(
+        default=3000, ge=1, description="Distinct reps one worker exports; the rest as `other` (about 100 series each)."
+    )
+    max_team_labels: int = Field(default=300, ge=1, description="Distinct teams one worker exports; the rest `other`.")
     retention: Retention = Retention()
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)

@@ -235,3 +235,43 @@ def test_a_global_table_replaying_an_older_record_loses_no_profile_and_no_count(
     _, history = decode_profile_history(harness.profiles[b"ann"])
     assert [profile.team for profile in history] == ["emea", "apac", "amer"]
     assert harness.value("leadpulse_events_processed_total", topic="crm.reps") == 3
+
+
+def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A producer inventing reps costs a bounded number of series: the first two reps seen keep
+    their label for good, the rest are summed into ``other`` and counted as folded."""
+    monkeypatch.setenv("LEADPULSE_MAX_REP_LABELS", "2")
+    harness = Harness()
+    reps = ["ann", "bob", "cat", "dan", "eve"]
+    harness.deals_in(
+        *(
+            harness.message("crm.deal-stages", 0, f"d-{rep}", stage(f"d-{rep}", rep, NOW - 600, "new", f"s-{rep}"))
+            for rep in reps
+        )
+    )
+
+    def created_by_rep() -> dict[str, float]:
+        harness.profile_sync()
+        return {
+            sample.labels["rep"]: sample.value
+            for family in harness.registry.collect()
+            if family.name == "leadpulse_deals_created"
+            for sample in family.samples
+        }
+
+    first = created_by_rep()
+    assert len(first) == 3 and first["other"] == 3 and sum(first.values()) == len(reps)
+    kept = set(first) - {"other"}
+    awaiting = {rep: harness.value("leadpulse_leads_awaiting_response", rep=rep, team="unassigned") for rep in first}
+    assert awaiting == {rep: (3 if rep == "other" else 1) for rep in first}
+    assert harness.value("leadpulse_label_values_folded", label="rep") == 3
+    assert harness.value("leadpulse_label_values_folded", label="team") == 0
+    # A sixth rep and a second deal of a kept rep: the kept reps stay, the newcomer is folded too.
+    later = next(iter(sorted(kept)))
+    harness.deals_in(
+        harness.message("crm.deal-stages", 1, "d-fay", stage("d-fay", "fay", NOW - 60, "new", "s-fay")),
+        harness.message("crm.deal-stages", 1, "d-2", stage("d-2", later, NOW - 60, "new", "s-2")),
+    )
+    second = created_by_rep()
+    assert set(second) == set(first) and second["other"] == 4 and second[later] == 2
+    assert harness.value("leadpulse_label_values_folded", label="rep") == 4

@@ -38,7 +38,7 @@ from streams.metrics.figures import (
     exported,
     with_period,
 )
-from streams.metrics.labels import SourceLabels
+from streams.metrics.labels import LabelBudget, SourceLabels
 from streams.processor import intake_key
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
@@ -54,6 +54,14 @@ class Ownership:
     ready: bool
     deal_partitions: frozenset[int] = frozenset()
     rep_partitions: frozenset[int] = frozenset()
+
+
+def summed(rows: Rows) -> Rows:
+    """Rows with equal labels added up (reps folded into ``other`` by the label budget)."""
+    sums: dict[tuple[str, ...], float] = {}
+    for labels, value in rows:
+        sums[labels] = sums.get(labels, 0) + value
+    return sorted(sums.items())
 
 
 def _family(spec: MetricSpec, rows: Rows | Tables = ()) -> Metric:  # type: ignore[assignment]
@@ -100,7 +108,13 @@ class LeadPulseCollector(Collector):
         self.source_labels = SourceLabels(settings.sla_by_source)
         self.topic_names = topic_names(settings)
         self.writer = TextWriter()
-        labelling = Labelling(source=self.source_labels, topic_name=lambda topic: self.topic_names.get(topic, topic))
+        self.reps, self.teams = LabelBudget(settings.max_rep_labels), LabelBudget(settings.max_team_labels)
+        labelling = Labelling(
+            source=self.source_labels,
+            topic_name=lambda topic: self.topic_names.get(topic, topic),
+            reps=self.reps,
+            teams=self.teams,
+        )
         self.view = SeriesView(rollups, labelling)
         self.followed = [spec for spec in catalog.CATALOG if spec.sources and not spec.volatile]
 
@@ -134,7 +148,14 @@ class LeadPulseCollector(Collector):
             self.before_read()
         now = self.clock()
         reader = FigureReader(
-            self.rollups, self.directory, owned.deal_partitions, now, self.source_labels, self.topic_names
+            self.rollups,
+            self.directory,
+            owned.deal_partitions,
+            now,
+            self.source_labels,
+            self.topic_names,
+            reps=self.reps,
+            teams=self.teams,
         )
         yield from self._intake(owned, now)
         yield from self._table_sizes(owned)
@@ -144,6 +165,8 @@ class LeadPulseCollector(Collector):
                 yield spec, followed[spec.name] if spec.name in followed else self._cells(spec, reader)
         yield from self._awaiting(reader, owned)
         yield from self._profiles(owned, now)
+        folded = [(("rep",), len(self.reps.folded)), (("team",), len(self.teams.folded))]
+        yield catalog.LABEL_VALUES_FOLDED, folded
 
     def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:
         return [
@@ -185,7 +208,11 @@ class LeadPulseCollector(Collector):
         waiting = reader.awaiting()
         for rep in self._owned_reps(owned):  # every rep gets a series, zero when nobody waits
             waiting.setdefault((rep, team_at(self.directory, rep, None, reader.now)), [0, 0.0, 0])
-        ordered = sorted(waiting.items())
+        capped: dict[tuple[str, str], list] = {}
+        for (rep, team), (count, age, over) in waiting.items():
+            cell = capped.setdefault((self.reps(rep), self.teams(team)), [0, 0.0, 0])
+            cell[0], cell[1], cell[2] = cell[0] + count, max(cell[1], age), cell[2] + over
+        ordered = sorted(capped.items())
         yield catalog.LEADS_AWAITING, [(labels, count) for labels, (count, _, _) in ordered]
         yield catalog.OLDEST_AWAITING, [(labels, age) for labels, (_, age, _) in ordered]
         yield catalog.SLA_BREACHED, [(labels, over) for labels, (_, _, over) in ordered]
@@ -198,11 +225,12 @@ class LeadPulseCollector(Collector):
             profile = profile_at(self.directory, rep, now)
             if profile is None:
                 continue
-            working.append(((rep, profile.team), float(working_at(now, profile.timezone, profile.hours))))
+            labels = (self.reps(rep), self.teams(profile.team))
+            working.append((labels, float(working_at(now, profile.timezone, profile.hours))))
             if profile.monthly_quota_micro is not None:
-                quota.append(((rep, profile.team, profile.currency), profile.monthly_quota_micro / MICRO))
+                quota.append(((*labels, profile.currency), profile.monthly_quota_micro / MICRO))
             for activity, period, target in activity_targets(profile):
-                targets.append(((rep, profile.team, activity, period), target))
-        yield catalog.MONTHLY_QUOTA, quota
-        yield catalog.ACTIVITY_TARGET, targets
-        yield catalog.REP_WORKING, working
+                targets.append(((*labels, activity, period), target))
+        yield catalog.MONTHLY_QUOTA, summed(quota)
+        yield catalog.ACTIVITY_TARGET, summed(targets)
+        yield catalog.REP_WORKING, summed(working)

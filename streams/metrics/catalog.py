@@ -477,6 +477,12 @@ LAST_EVENT_TIMESTAMP = _spec(
 TABLE_KEYS = _spec("table_keys", Kind.GAUGE, "Records in a table, for actively owned partitions.", "table")
 TABLE_BYTES = _spec("table_bytes", Kind.GAUGE, "Bytes of a table's records, for actively owned partitions.", "table")
 BUILD_INFO = _spec("build_info", Kind.GAUGE, "LeadPulse version (always 1).", "version")
+LABEL_VALUES_FOLDED = _spec(
+    "label_values_folded",
+    Kind.GAUGE,
+    "Distinct reps or teams this worker exports as `other`: beyond LEADPULSE_MAX_REP_LABELS or _TEAM_LABELS.",
+    "label",
+)
 
 CATALOG: tuple[MetricSpec, ...] = (
     CALLS,
@@ -520,5 +526,6 @@ CATALOG: tuple[MetricSpec, ...] = (
     LAST_EVENT_TIMESTAMP,
     TABLE_KEYS,
     TABLE_BYTES,
+    LABEL_VALUES_FOLDED,
     BUILD_INFO,
 )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
 from streams.fold.profiles import Profile, ProfileLookup, team_at
 from streams.metrics.catalog import CellSource, Kind, MetricSpec
-from streams.metrics.labels import SourceLabels, TopReasons
+from streams.metrics.labels import LabelBudget, SourceLabels, TopReasons
 from streams.periods import Calendar, Period, PeriodKind
 from streams.rollups import Cells, Labels, Rollups
 
@@ -30,6 +30,14 @@ class Labelling:
 
     source: SourceLabels
     topic_name: Callable[[str], str]
+    # /metrics caps the open labels (streams.metrics.labels.LabelBudget); the API does not.
+    reps: LabelBudget | None = field(default=None, kw_only=True)
+    teams: LabelBudget | None = field(default=None, kw_only=True)
+
+    def capped(self, names: tuple[str, ...]) -> list[tuple[int, LabelBudget]]:
+        """The positions among ``names`` of the labels this mapping caps, with their budgets."""
+        budgets = (("rep", self.reps), ("team", self.teams))
+        return [(names.index(label), budget) for label, budget in budgets if budget is not None and label in names]
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,15 @@ class Route(dict[Labels, Hit]):
         self.resolve = resolve
         self.keep_at = [source.names.index(label) for label in keep]
         self.where_at = [(source.names.index(label), value) for label, value in where.items()]
+        self.capped = resolve.capped(source.names)
 
     def __missing__(self, raw: Labels) -> Hit:
         wide = self.source.wide(raw, self.resolve)  # type: ignore[arg-type]
+        if wide is not None and self.capped:
+            values = list(wide)
+            for index, budget in self.capped:
+                values[index] = budget(values[index])
+            wide = tuple(values)
         hit: Hit = None
         if wide is not None and all(wide[index] == value for index, value in self.where_at):
             hit = (tuple(wide[index] for index in self.keep_at), int(wide[-1]) if self.source.bucketed else 0)
@@ -183,6 +197,8 @@ class FigureReader:
         now: float,
         source_labels: SourceLabels,
         topic_names: Mapping[str, str],
+        reps: LabelBudget | None = None,
+        teams: LabelBudget | None = None,
     ) -> None:
         self.rollups = rollups
         self.profiles = profiles
@@ -195,6 +211,8 @@ class FigureReader:
             team_now=lambda rep, team: team_at(profiles, rep, team, now),
             today=self.calendar.period_of(PeriodKind.DAY, now)[1],
             topic_name=lambda topic: topic_names.get(topic, topic),
+            reps=reps,
+            teams=teams,
         )
         self.routes = Routes(self.resolve)
 

@@ -12,6 +12,7 @@ UNKNOWN = "unknown"
 UNKNOWN_SOURCE = UNKNOWN
 _STAGES = frozenset(stage.value for stage in Stage)
 LOST_REASONS_EXPORTED = 20  # SPEC §3: the 20 most frequent per worker by name, the rest as `other`
+FOLDED_COUNTED_AT_MOST = 1_000_000  # distinct values remembered to count the folded ones
 
 
 class SourceLabels:
@@ -43,3 +44,28 @@ class TopReasons:
         if reason is None:
             return UNKNOWN
         return reason if reason in self.kept else OTHER
+
+
+class LabelBudget:
+    """At most ``limit`` distinct values of an open label (``rep``, ``team``) per worker.
+
+    The first ``limit`` values seen keep their own label for as long as the worker runs (a
+    value never flips between its own label and ``other``); later ones are exported as
+    ``other``, summed, and counted in ``folded``. A producer that invents a rep id per event
+    therefore costs Prometheus a bounded number of series, and the overflow shows on a metric.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept: set[str] = set()
+        self.folded: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self.kept:
+            return value
+        if len(self.kept) < self.limit:
+            self.kept.add(value)
+            return value
+        if len(self.folded) < FOLDED_COUNTED_AT_MOST:
+            self.folded.add(value)
+        return OTHER
