@@ -224,7 +224,7 @@ class RepProfile(_Event):
             try:
                 zoneinfo.ZoneInfo(value)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a directory
-                raise PydanticCustomError("invalid_value", "unknown IANA timezone '{zone}'", {"zone": value}) from exc
+                raise PydanticCustomError("invalid_value", "not an IANA timezone name (such as Europe/Berlin)") from exc
         return value
 
     @field_validator("working_hours")
@@ -236,7 +236,7 @@ class RepProfile(_Event):
         for day, (start, end) in value.items():
             key = _WEEKDAY_ALIASES.get(day.lower())
             if key is None:
-                raise PydanticCustomError("invalid_value", "unknown weekday '{day}'; use mon..sun", {"day": day})
+                raise PydanticCustomError("invalid_value", "keys must be weekdays, mon..sun")
             if start >= end:
                 raise PydanticCustomError(
                     "invalid_value", "working hours for {day} must start before they end", {"day": day}

@@ -1,6 +1,8 @@
 """Input bytes to a validated event, or the reason it is rejected (SPEC §1).
 
 Pure: no Faust, no I/O. The caller dead-letters a :class:`Rejection` with the original bytes.
+A rejection's detail names the field and the rule, never a value from the payload: payloads may
+carry personal data (an email in a rep id), and details travel to logs and dashboards.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def decode(
     expected_key = event.rep_id if isinstance(event, RepProfile) else event.deal_id  # type: ignore[attr-defined]
     if key is None or key != expected_key.encode():
         field = "rep_id" if isinstance(event, RepProfile) else "deal_id"
-        shown = "no key" if key is None else f"key {key[:64]!r}"
-        return Rejection(Reason.KEY_MISMATCH, f"{shown} is not the event's {field} {expected_key!r}")
+        shown = "the message has no key" if key is None else f"the message key ({len(key)} bytes)"
+        return Rejection(Reason.KEY_MISMATCH, f"{shown} is not the event's {field}")
     stamp = event.occurred_at if isinstance(event, DealEvent) else event.updated_at  # type: ignore[attr-defined]
     ahead = stamp.timestamp() - now
     if ahead > max_future_skew_seconds:

@@ -201,3 +201,45 @@ def test_stored_profiles_read_back(quota: object) -> None:
     assert decode_profile_history(encode_profile_history(3, (stored,))) == (3, (stored,))
     assert stored.monthly_quota_micro == round(Decimal(str(quota)) * 1_000_000)
     assert RepProfile.model_validate_json(stored.record) == event
+
+
+PERSONAL = "jane.roe@example.com"
+PROFILE = {"rep_id": "r", "team": "emea", "role": "ae", "updated_at": "2023-11-14T10:00:00Z"}
+VALID_BY_TOPIC = {
+    InputTopic.DEAL_STAGES: (STAGE, "deal_id"),
+    InputTopic.CALLS: (CALL, "deal_id"),
+    InputTopic.EMAILS: ({**STAGE, "email_id": "m", "action": "sent"}, "deal_id"),
+    InputTopic.MEETINGS: ({**STAGE, "meeting_id": "m", "action": "held"}, "deal_id"),
+    InputTopic.REPS: (PROFILE, "rep_id"),
+}
+OPTIONAL_FIELDS = [
+    "team", "amount", "currency", "source", "deal_type", "expected_close_date", "lost_reason", "wrap_up_seconds",
+    "personalized", "scheduled_for", "timezone", "working_hours", "monthly_quota", "targets",
+]  # fmt: skip
+
+
+def test_rejection_details_never_repeat_a_value_of_the_payload() -> None:
+    """Payloads may carry personal data; a detail names the field and the rule, not the value."""
+    shapes = [
+        PERSONAL,
+        PERSONAL * 10,
+        {"email": PERSONAL},
+        [PERSONAL, PERSONAL],
+        {PERSONAL: ["09:00", "17:00"]},
+        {"mon": [PERSONAL, "17:00"]},
+        {"calls_per_day": PERSONAL},
+    ]
+    checked = 0
+    for topic, (valid, key_field) in VALID_BY_TOPIC.items():
+        for field in [*valid, *OPTIONAL_FIELDS]:
+            for shape in shapes:
+                value = {**valid, field: shape}
+                key = value[key_field].encode() if isinstance(value[key_field], str) else None
+                result = run(topic, value, key)
+                if isinstance(result, Rejection):
+                    checked += 1
+                    assert "jane" not in result.detail, (topic, field, result.detail)
+        for key in (PERSONAL.encode(), None):  # a key that is not the id, and a missing key
+            result = run(topic, {**valid, key_field: PERSONAL}, key if key is None else b"other")
+            assert isinstance(result, Rejection) and "jane" not in result.detail, result
+    assert checked > 300
