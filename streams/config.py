@@ -113,6 +113,7 @@ class Settings(BaseSettings):
         default=3000, ge=1, description="Distinct reps one worker exports; the rest as `other` (about 100 series each)."
     )
     max_team_labels: int = Field(default=300, ge=1, description="Distinct teams one worker exports; the rest `other`.")
+    max_currency_labels: int = Field(default=20, ge=1, description="Distinct currencies one worker exports.")
     retention: Retention = Retention()
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)

@@ -241,6 +241,7 @@ def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.
     """A producer inventing reps costs a bounded number of series: the first two reps seen keep
     their label for good, the rest are summed into ``other`` and counted as folded."""
     monkeypatch.setenv("LEADPULSE_MAX_REP_LABELS", "2")
+    monkeypatch.setenv("LEADPULSE_MAX_CURRENCY_LABELS", "1")
     harness = Harness()
     reps = ["ann", "bob", "cat", "dan", "eve"]
     harness.deals_in(
@@ -266,6 +267,7 @@ def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.
     assert awaiting == {rep: (3 if rep == "other" else 1) for rep in first}
     assert harness.value("leadpulse_label_values_folded", label="rep") == 3
     assert harness.value("leadpulse_label_values_folded", label="team") == 0
+    assert harness.value("leadpulse_label_values_folded", label="currency") == 0
     # A sixth rep and a second deal of a kept rep: the kept reps stay, the newcomer is folded too.
     later = next(iter(sorted(kept)))
     harness.deals_in(
@@ -275,3 +277,13 @@ def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.
     second = created_by_rep()
     assert set(second) == set(first) and second["other"] == 4 and second[later] == 2
     assert harness.value("leadpulse_label_values_folded", label="rep") == 4
+    # Currencies are open too (any three upper-case letters): one kept here, the other folded.
+    euros = stage("d-eur", later, NOW - 60, "new", "s-e", currency="EUR", amount=100)
+    harness.deals_in(harness.message("crm.deal-stages", 1, "d-eur", euros))
+    amounts: dict[str, float] = {}
+    for family in harness.registry.collect():
+        if family.name == "leadpulse_pipeline_amount":
+            for sample in family.samples:
+                amounts[sample.labels["currency"]] = amounts.get(sample.labels["currency"], 0) + sample.value
+    assert len(amounts) == 2 and "other" in amounts and sum(amounts.values()) == 100
+    assert harness.value("leadpulse_label_values_folded", label="currency") == 1

@@ -108,12 +108,18 @@ class LeadPulseCollector(Collector):
         self.source_labels = SourceLabels(settings.sla_by_source)
         self.topic_names = topic_names(settings)
         self.writer = TextWriter()
-        self.reps, self.teams = LabelBudget(settings.max_rep_labels), LabelBudget(settings.max_team_labels)
+        self.budgets = {
+            "rep": LabelBudget(settings.max_rep_labels),
+            "team": LabelBudget(settings.max_team_labels),
+            "currency": LabelBudget(settings.max_currency_labels),
+        }
+        self.reps, self.teams, self.currencies = self.budgets.values()
         labelling = Labelling(
             source=self.source_labels,
             topic_name=lambda topic: self.topic_names.get(topic, topic),
             reps=self.reps,
             teams=self.teams,
+            currencies=self.currencies,
         )
         self.view = SeriesView(rollups, labelling)
         self.followed = [spec for spec in catalog.CATALOG if spec.sources and not spec.volatile]
@@ -156,6 +162,7 @@ class LeadPulseCollector(Collector):
             self.topic_names,
             reps=self.reps,
             teams=self.teams,
+            currencies=self.currencies,
         )
         yield from self._intake(owned, now)
         yield from self._table_sizes(owned)
@@ -165,8 +172,7 @@ class LeadPulseCollector(Collector):
                 yield spec, followed[spec.name] if spec.name in followed else self._cells(spec, reader)
         yield from self._awaiting(reader, owned)
         yield from self._profiles(owned, now)
-        folded = [(("rep",), len(self.reps.folded)), (("team",), len(self.teams.folded))]
-        yield catalog.LABEL_VALUES_FOLDED, folded
+        yield catalog.LABEL_VALUES_FOLDED, [((label,), len(budget.folded)) for label, budget in self.budgets.items()]
 
     def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:
         return [
@@ -228,7 +234,7 @@ class LeadPulseCollector(Collector):
             labels = (self.reps(rep), self.teams(profile.team))
             working.append((labels, float(working_at(now, profile.timezone, profile.hours))))
             if profile.monthly_quota_micro is not None:
-                quota.append(((*labels, profile.currency), profile.monthly_quota_micro / MICRO))
+                quota.append(((*labels, self.currencies(profile.currency)), profile.monthly_quota_micro / MICRO))
             for activity, period, target in activity_targets(profile):
                 targets.append(((*labels, activity, period), target))
         yield catalog.MONTHLY_QUOTA, summed(quota)

@@ -480,7 +480,7 @@ BUILD_INFO = _spec("build_info", Kind.GAUGE, "LeadPulse version (always 1).", "v
 LABEL_VALUES_FOLDED = _spec(
     "label_values_folded",
     Kind.GAUGE,
-    "Distinct reps or teams this worker exports as `other`: beyond LEADPULSE_MAX_REP_LABELS or _TEAM_LABELS.",
+    "Distinct reps, teams or currencies this worker exports as `other` (beyond LEADPULSE_MAX_*_LABELS).",
     "label",
 )
 

@@ -33,10 +33,11 @@ class Labelling:
     # /metrics caps the open labels (streams.metrics.labels.LabelBudget); the API does not.
     reps: LabelBudget | None = field(default=None, kw_only=True)
     teams: LabelBudget | None = field(default=None, kw_only=True)
+    currencies: LabelBudget | None = field(default=None, kw_only=True)
 
     def capped(self, names: tuple[str, ...]) -> list[tuple[int, LabelBudget]]:
         """The positions among ``names`` of the labels this mapping caps, with their budgets."""
-        budgets = (("rep", self.reps), ("team", self.teams))
+        budgets = (("rep", self.reps), ("team", self.teams), ("currency", self.currencies))
         return [(names.index(label), budget) for label, budget in budgets if budget is not None and label in names]
 
 
@@ -199,6 +200,7 @@ class FigureReader:
         topic_names: Mapping[str, str],
         reps: LabelBudget | None = None,
         teams: LabelBudget | None = None,
+        currencies: LabelBudget | None = None,
     ) -> None:
         self.rollups = rollups
         self.profiles = profiles
@@ -213,6 +215,7 @@ class FigureReader:
             topic_name=lambda topic: topic_names.get(topic, topic),
             reps=reps,
             teams=teams,
+            currencies=currencies,
         )
         self.routes = Routes(self.resolve)
 
