@@ -76,6 +76,12 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"Tansu did not listen on {self.bootstrap} within {START_TIMEOUT_SECONDS:.0f}s")
 
+    def send_signal(self, signum: int) -> None:
+        """Signal the broker's process (the fault tests freeze it with SIGSTOP, thaw it with SIGCONT)."""
+        if self._process is None:
+            raise BrokerError("the broker is not running")
+        self._process.send_signal(signum)
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
         default=100, ge=0, le=30_000, description="How long a fetch may wait for records (Faust fixes 1500)."
     )
     session_timeout_seconds: float = Field(default=10.0, gt=0)
+    broker_silence_seconds: float = Field(
+        default=15.0, gt=0, description="Not ready (and /metrics without figures) once the broker is silent this long."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -131,11 +131,12 @@ class Engine:
             self.app.web.web_app,
             self.api,
             self.collector.exposition,
-            self.is_ready,
+            self.not_ready_because,
             token=token,
             version=leadpulse_version(),
         )
         self._ready = False
+        self._broker_silent = False
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
@@ -175,8 +176,23 @@ class Engine:
 
         Shielded: a graceful stop lets a started emission record what it published, so a
         restart does not repeat it."""
+        self._watch_the_broker()
         if self.is_ready():
             await asyncio.shield(self._emit_due())
+
+    def _watch_the_broker(self) -> None:
+        """Say when the broker falls silent and when it answers again."""
+        silence = self.broker_silence()
+        silent = silence is not None and silence > self.settings.broker_silence_seconds
+        if silent and not self._broker_silent:
+            log.warning(
+                "the broker has not answered for %.0f s: not ready, and /metrics holds no figures until it"
+                " does (the consumer keeps retrying)",
+                silence,
+            )
+        elif self._broker_silent and not silent:
+            log.warning("the broker answers again")
+        self._broker_silent = silent
 
     async def _emit_due(self) -> None:
         async with self.processor.lock:
@@ -215,8 +231,24 @@ class Engine:
             rep_partitions=self._active(self.settings.topics.reps),
         )
 
+    def not_ready_because(self) -> str | None:
+        """Why the worker is not ready, or None. Not ready, it exports only its health metrics:
+        during recovery and rebalances, and while the broker is silent (the figures would be
+        stale, however fresh they looked)."""
+        if not self._ready or self.app.rebalancing:
+            return "tables are recovering"
+        silence = self.broker_silence()
+        if silence is not None and silence > self.settings.broker_silence_seconds:
+            return f"the broker has not answered for {silence:.0f} s"
+        return None
+
     def is_ready(self) -> bool:
-        return self._ready and not self.app.rebalancing
+        return self.not_ready_because() is None
+
+    def broker_silence(self) -> float | None:
+        """Seconds since the broker last answered a fetch (see streams.transport.Consumer)."""
+        measure = getattr(self.app.consumer, "broker_silence_seconds", None)
+        return None if measure is None else measure(time.time() * 1000)
 
     async def _on_partitions_revoked(self, sender: object, *args: object, **kwargs: object) -> None:
         self._ready = False  # no new emission starts

@@ -92,6 +92,24 @@ class Consumer(FetchedBatches, faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return HighwaterCheckedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def broker_silence_seconds(self, now_ms: float) -> float | None:
+        """Seconds since the broker last answered a fetch for any assigned partition; None when
+        nothing is assigned or fetched yet. aiokafka stamps a partition at every fetch response,
+        records or not, and fetches all the time (Tansu answers an idle fetch after
+        ``fetch_max_wait_ms``), so a silence of seconds means the broker is gone or frozen."""
+        consumer = getattr(self._thread, "_consumer", None)
+        if consumer is None:
+            return None
+        stamps = []
+        for partition in list(consumer.assignment()):
+            try:
+                stamp = consumer.last_poll_timestamp(partition)
+            except AssertionError:  # unassigned meanwhile (a rebalance)
+                continue
+            if stamp is not None:
+                stamps.append(stamp)
+        return (now_ms - max(stamps)) / 1000 if stamps else None
+
 
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer

@@ -52,8 +52,8 @@ def worker_app(
     )
     gatherer = Gatherer(members, url, 2, token)
     app = web.Application()
-    ready = lambda: owned() is not None  # noqa: E731
-    register_routes(app, Api(local, gatherer), harness.collector.exposition, ready, token=token, version="t")
+    not_ready = lambda: None if owned() is not None else "tables are recovering"  # noqa: E731
+    register_routes(app, Api(local, gatherer), harness.collector.exposition, not_ready, token=token, version="t")
     return app, gatherer
 
 

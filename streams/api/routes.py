@@ -69,7 +69,7 @@ def register_routes(
     app: web.Application,
     api: Api,
     exposition: Callable[[], bytes],
-    ready: Callable[[], bool],
+    not_ready_because: Callable[[], str | None],
     *,
     token: str | None,
     version: str,
@@ -86,9 +86,10 @@ def register_routes(
         return web.json_response({"status": "live"})
 
     async def readiness(request: web.Request) -> web.Response:
-        if ready():
+        reason = not_ready_because()
+        if reason is None:
             return web.json_response({"status": "ready"})
-        return web.json_response({"status": "recovering", "error": "tables are recovering"}, status=503)
+        return web.json_response({"status": "not ready", "error": reason}, status=503)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
