@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -80,6 +81,8 @@ CATALOG_SAMPLES = [
     "leadpulse_won_amount_by_deal_type",
     "leadpulse_last_event_timestamp_seconds",
 ]
+# Everything a fault test compares with an uninterrupted run: the catalog and the intake counters.
+EVERY_FIGURE = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
@@ -223,6 +226,12 @@ def settled_pair(
         if all(select(before, name) == select(after, name) for name in names):
             return before, scraped
     raise AssertionError(f"{reference.app_id}'s metrics kept moving between scrapes ({attempts} attempts)")
+
+
+def assert_same_figures(expected: dict[Sample, float], actual: dict[Sample, float]) -> None:
+    """Every figure of :data:`EVERY_FIGURE` equal in two scrapes (from :func:`settled_pair`)."""
+    for name in EVERY_FIGURE:
+        assert select(actual, name) == pytest.approx(select(expected, name)), name
 
 
 def parse_exposition(text: str) -> dict[Sample, float]:

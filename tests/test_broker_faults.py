@@ -4,20 +4,18 @@ to exactly the numbers of a worker that never saw the fault."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker
 from tests.harness import (
-    CATALOG_SAMPLES,
-    SPEC_SAMPLES,
+    EVERY_FIGURE,
     WorkerProcess,
+    assert_same_figures,
+    get_status,
     produce,
     select,
     settled_pair,
@@ -29,15 +27,10 @@ from tests.harness import (
 pytestmark = pytest.mark.integration
 
 FREEZE_SECONDS = 20  # the fault's length (SPEC of the reliability issue), not a wait for a condition
-COMPARED = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
 def readiness(worker: WorkerProcess) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"{worker.url}/health/ready", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return get_status(f"{worker.url}/health/ready")
 
 
 def test_a_frozen_broker_makes_the_worker_not_ready_until_it_answers_then_nothing_is_lost(
@@ -74,13 +67,12 @@ def test_a_frozen_broker_makes_the_worker_not_ready_until_it_answers_then_nothin
         wait_until(
             lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == len(messages), 120, "the fresh run"
         )
-        expected, actual = settled_pair(fresh, worker, COMPARED)
+        expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
         assert worker.process is not None and worker.process.poll() is None, "the worker exited"
     finally:
         worker.stop()
         fresh.stop()
-    for name in COMPARED:
-        assert select(actual, name) == pytest.approx(select(expected, name)), name
+    assert_same_figures(expected, actual)
     assert total(actual, "leadpulse_calls_total") > 500
     log = (worker.data_dir / "worker.log").read_text()
     assert "the broker has not answered for" in log and "the broker answers again" in log
