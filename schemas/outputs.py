@@ -35,8 +35,15 @@ class DeadLetterRecord(BaseModel):
     topic: str
     partition: int
     offset: int
-    key_base64: str | None = Field(description="The original message key, base64; null when absent.")
-    value_base64: str = Field(description="The original message bytes, base64.")
+    key_base64: str | None = Field(description="The original message key, base64 (its first 64 KiB); null when absent.")
+    value_base64: str = Field(description="The original message bytes, base64 (their first 256 KiB).")
+    key_bytes: int = Field(default=0, ge=0, description="The original key's length in bytes.")
+    value_bytes: int = Field(default=0, ge=0, description="The original value's length in bytes.")
+    truncated: bool = Field(
+        default=False,
+        description="The key or value was longer than carried here: the whole message is in its input topic"
+        " at topic/partition/offset (for as long as that topic keeps it).",
+    )
     message_timestamp_ms: int | None = Field(description="The Kafka timestamp of the original message.")
     rejected_at: AwareDatetime
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
 from schemas.events import MAX_EVENT_BYTES, MODEL_BY_TOPIC, DealEvent, InputTopic, RepProfile
 from schemas.outputs import DeadLetterReason as Reason
@@ -66,6 +66,8 @@ def decode(
         return Rejection(Reason.INVALID_JSON, "message has no value (null/tombstone)")
     if len(value) > MAX_EVENT_BYTES:
         return Rejection(Reason.TOO_LARGE, f"message is {len(value)} bytes; the limit is {MAX_EVENT_BYTES}")
+    if _has_nan_or_infinity(value):
+        return Rejection(Reason.INVALID_JSON, "NaN and Infinity are not JSON (RFC 8259)")
     try:
         event = MODEL_BY_TOPIC[topic].model_validate_json(value)
     except ValidationError as exc:
@@ -83,6 +85,23 @@ def decode(
             f"{stamp.isoformat()} is {ahead:.0f}s ahead of the wall clock (max {max_future_skew_seconds:.0f}s)",
         )
     return event
+
+
+def _has_nan_or_infinity(value: bytes) -> bool:
+    """Whether the message is JSON only if ``NaN``/``Infinity`` are let in: pydantic's parser accepts
+    them, so without this an event with ``"x": NaN`` in an ignored field would pass. Strings that
+    merely contain the words cost one strict parse; other messages, a byte search."""
+    if b"NaN" not in value and b"Infinity" not in value:
+        return False
+    try:
+        from_json(value, allow_inf_nan=False)
+    except ValueError:
+        try:
+            from_json(value, allow_inf_nan=True)
+        except ValueError:
+            return False  # broken for another reason too: the validator names that one
+        return True
+    return False
 
 
 def _rejection_from(exc: ValidationError, value: bytes) -> Rejection:

@@ -24,10 +24,11 @@ from streams.api.service import Api
 from streams.app import build_app
 from streams.codec import deal_partition, decode_deal
 from streams.config import Settings
+from streams.deadletter import KEY_KEPT_BYTES
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
-from streams.intake import attach_intake, exit_without_committing, raw_topic
+from streams.intake import attach_intake, exit_without_committing
 from streams.metrics.labels import SourceLabels
 from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
@@ -85,7 +86,6 @@ class Engine:
             self.tables.deals.data,
             on_deals_changed=self._reschedule,
         )
-        self.dead_letters = raw_topic(self.app, settings.topics.dead_letter)
         self.processor = BatchProcessor(
             settings,
             deals=self.tables.deals,
@@ -217,7 +217,16 @@ class Engine:
             log.info("dropped the aggregates of %d periods past their retention", dropped)
 
     def _publish_dead_letter(self, record: DeadLetterRecord, key: bytes | None) -> Any:
-        return self.dead_letters.send_soon(key=key, value=record.model_dump_json().encode())
+        """Sent at once, straight to the producer, and awaited by the next flush. Not Faust's
+        ``send_soon``: its buffer service crashes the worker on a send error and leaves the delivery
+        pending, so a stop then waits for it forever."""
+        return asyncio.ensure_future(self._send_dead_letter(record, key))
+
+    async def _send_dead_letter(self, record: DeadLetterRecord, key: bytes | None) -> object:
+        value = record.model_dump_json().encode()
+        key = None if key is None else key[:KEY_KEPT_BYTES]  # the record must fit a producer request
+        delivery = await self.app.producer.send(self.settings.topics.dead_letter, key, value, None, None, None)
+        return await delivery
 
     def _active(self, topic: str) -> frozenset[int]:
         return frozenset(tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic)

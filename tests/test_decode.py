@@ -243,3 +243,11 @@ def test_rejection_details_never_repeat_a_value_of_the_payload() -> None:
             result = run(topic, {**valid, key_field: PERSONAL}, key if key is None else b"other")
             assert isinstance(result, Rejection) and "jane" not in result.detail, result
     assert checked > 300
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_even_in_an_ignored_field(token: str) -> None:
+    raw = json.dumps({**CALL, "note": "placeholder"}).replace('"placeholder"', token).encode()
+    assert rejected(InputTopic.CALLS, raw) is Reason.INVALID_JSON
+    words = run(InputTopic.CALLS, {**CALL, "note": f"{token} in a string is just text"})
+    assert isinstance(words, CallLogged)
