@@ -7,21 +7,28 @@ real worker on a real broker, 10,000 hostile messages and good events between th
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import InputTopic
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.decode import Rejection, decode
 from tests.harness import WorkerProcess, read_topic, total, wait_until
 from tests.hostile import CALLS, DEALS, Hostile, call, encoded, hostile
+from tests.test_api_http import SELF, TOKEN, floor, worker_app  # noqa: F401 - floor: the fixture
+from tests.test_catalog import scenario  # noqa: F401 - the fixture floor uses
+from tests.test_processor_and_collector import Harness
 
 TOPIC_OF = {CALLS: InputTopic.CALLS}
 BATCHES, BATCH_HOSTILE, BATCH_GOOD = 50, 200, 20  # 10,000 hostile messages, 1,000 good ones
@@ -111,3 +118,92 @@ async def produce_between(bootstrap: str, messages: list[Hostile], goods: list[d
         return {((metadata := await future).partition, metadata.offset): message for message, future in pending}
     finally:
         await producer.stop()
+
+
+class ServedInThread:
+    """An aiohttp application on a loopback port, served by its own event loop in a thread."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ServedInThread:
+        self.thread.start()
+        self.runner = web.AppRunner(self.app)
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        return self
+
+    async def _start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+ROUTE_PREFIXES = ["/", "/deals/", "/reps/", "/teams/", "/internal/reports/rep/", "/internal/awaiting/", "/health/"]
+segments = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40).map(
+    lambda text: quote(text, safe=":@!$&'()*+,;=")
+)
+queries = st.dictionaries(
+    st.sampled_from(["period", "start", "limit", "kind", "label", "x", ""]),
+    st.text(max_size=30),
+    max_size=4,
+).map(lambda params: "?" + urlencode(params) if params else "")
+header_names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,30}", fullmatch=True).filter(
+    lambda name: name.lower() not in {"content-length", "transfer-encoding", "host", "connection"}
+)
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=200)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_hostile_http_requests_get_a_4xx_never_a_5xx_nor_the_token(
+    floor: Harness,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bad paths, parameters, methods, bodies and headers: every answer is below 500, every JSON
+    error says what is wrong, and the token is never echoed or logged."""
+    app, _gatherer = worker_app(floor, token=TOKEN, owned=lambda: frozenset({0, 1}), members=lambda: {SELF: [0, 1]})
+    answered: Counter[int] = Counter()
+    with ServedInThread(app) as served:
+
+        @settings(max_examples=600, deadline=None, derandomize=True, database=None)
+        @given(
+            method=st.sampled_from(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"]),
+            path=st.tuples(st.sampled_from(ROUTE_PREFIXES), segments, st.sampled_from(["", "/metrics", "/x"])),
+            query=queries,
+            headers=st.dictionaries(header_names, header_values, max_size=5),
+            authorization=st.sampled_from([None, f"Bearer {TOKEN}", "Bearer wrong", TOKEN, "Basic Zm9vOmJhcg=="]),
+            body=st.one_of(st.none(), st.binary(max_size=2048)),
+        )
+        def one_request(
+            method: str,
+            path: tuple[str, str, str],
+            query: str,
+            headers: dict[str, str],
+            authorization: str | None,
+            body: bytes | None,
+        ) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+            try:
+                if authorization is not None:
+                    headers = {**headers, "Authorization": authorization}
+                connection.request(method, "".join(path) + query, body=body, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+            finally:
+                connection.close()
+            answered[response.status] += 1
+            assert response.status < 500, (method, path, query, payload[:300])
+            assert TOKEN.encode() not in payload
+            json_error = response.getheader("Content-Type", "").startswith("application/json")
+            if response.status >= 400 and json_error and method != "HEAD":  # HEAD answers carry no body
+                assert json.loads(payload)["error"]
+
+        one_request()
+    assert TOKEN not in caplog.text
+    assert sum(answered.values()) >= 500 and answered[200] > 0 and answered[401] > 0 and answered[404] > 0
