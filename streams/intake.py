@@ -33,6 +33,7 @@ offsets past the failed one. Kafka redelivers the batch to the next worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import weakref
@@ -40,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.types import TP, Message
 
 from streams.deadletter import InputMessage
@@ -156,25 +158,34 @@ class FetchedBatches:
     async def _wait_next_records(self, timeout: float) -> tuple[Mapping[TP, list[Any]] | None, set[TP] | None]:
         records, active = await super()._wait_next_records(timeout)  # type: ignore[misc]
         intake = _INTAKES.get(self.app)
-        if not records or intake is None or not self.flow_active or self.should_stop:
-            return records, active  # Faust's getmany seeks back when the flow stopped meanwhile
-        consumer: Any = self  # a Faust Consumer (this class is mixed into one)
+        if not records or intake is None:
+            return records, active
+        flowing = self.flow_active and not self.should_stop
         rest: dict[TP, list[Any]] = {}
         taken: list[Message] = []
         for tp, tp_records in records.items():
             if tp.topic not in intake.topics:
                 rest[tp] = tp_records
-            elif active is None or tp in active or tp in self._buffered_partitions:
+            elif flowing and (active is None or tp in active or tp in self._buffered_partitions):
                 taken += await self._track(tp, tp_records)
-            elif tp in consumer.assignment():
-                # Fetched for a partition paused meanwhile (recovery resumes the input partitions
-                # while a fetch is under way). Faust drops such records, and its seek to committed
-                # offsets on resume leaves a partition with no committed offset where it was: past
-                # them. Seek back, so they are fetched again once the partition is active.
-                await consumer.seek(tp, tp_records[0].offset)
+            else:
+                # Fetched while the flow stopped (a rebalance began) or for a partition paused
+                # meanwhile (recovery resumes the input partitions while a fetch is under way).
+                # Faust drops such records and counts on seeking every partition to its committed
+                # offset, which fails as a whole when one partition was unassigned meanwhile
+                # (IllegalStateError, logged and ignored) and leaves a partition without a committed
+                # offset where it was: past them. The next records then look like a gap, which is
+                # committable: they would be lost. Seek back, so they are fetched again.
+                await self._fetch_again(tp, tp_records[0].offset)
         if taken:
             await intake.take(taken)
         return rest, active
+
+    async def _fetch_again(self, tp: TP, offset: int) -> None:
+        consumer: Any = self  # a Faust Consumer (this class is mixed into one)
+        if tp in consumer.assignment():
+            with contextlib.suppress(IllegalStateError):  # unassigned meanwhile: its next owner reads it
+                await consumer.seek(tp, offset)
 
     async def _track(self, tp: TP, records: list[Any]) -> list[Message]:
         """The records Faust's drain loop would deliver, tracked as it would track them."""
