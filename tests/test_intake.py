@@ -19,7 +19,7 @@ from streams import engine as engine_module
 from streams.broker import EmbeddedBroker
 from streams.config import load_settings
 from streams.deadletter import InputMessage
-from streams.intake import FetchedBatches, attach_intake
+from streams.intake import _INTAKES, FetchedBatches, attach_intake
 from streams.topics import TopicLayout
 from streams.transport import Consumer as LeadPulseConsumer
 from tests.harness import produce
@@ -246,3 +246,47 @@ def test_a_failed_flush_of_the_output_timer_exits_without_committing(
     monkeypatch.setattr(engine.processor, "flush", failing_flush)
     asyncio.run(engine._emit_due())
     assert exits == ["flushing the output timer's alerts with"]
+
+
+class StoppedFlow:
+    """What FetchedBatches sits on: a fetch that returns ``records``, with the flow stopped."""
+
+    def __init__(self, records: dict[TP, list], assigned: set[TP]) -> None:
+        self.records, self.assigned = records, assigned
+        self.app = type("App", (), {})()
+        self.flow_active, self.should_stop = False, False
+        self._buffered_partitions: set[TP] = set()
+        self.seeks: list[tuple[TP, int]] = []
+
+    async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list], set[TP]]:
+        return self.records, set(self.assigned)
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class DivertingStoppedFlow(FetchedBatches, StoppedFlow):
+    pass
+
+
+async def test_records_fetched_while_the_flow_is_stopped_are_fetched_again_not_dropped() -> None:
+    """Faust would drop them and seek every partition to its committed offset, a seek that fails as
+    a whole when a partition was unassigned meanwhile: the records after them would then look like
+    a committable gap. The intake seeks each such partition back to its first record itself."""
+
+    class Record:
+        def __init__(self, offset: int) -> None:
+            self.offset = offset
+
+    mine, gone, changelog = TP(TOPIC, 0), TP(TOPIC, 1), TP("app-deals-changelog", 0)
+    records = {mine: [Record(7), Record(8)], gone: [Record(3)], changelog: [Record(1)]}
+    consumer = DivertingStoppedFlow(records, assigned={mine, changelog})
+    sink = GatedSink()
+    intake = type("Intake", (), {"topics": frozenset({TOPIC}), "take": sink.take})()
+    _INTAKES[consumer.app] = intake
+    rest, _active = await consumer._wait_next_records(1.0)
+    assert consumer.seeks == [(mine, 7)]  # the partition unassigned meanwhile is its next owner's
+    assert rest == {changelog: records[changelog]} and sink.taken() == 0
