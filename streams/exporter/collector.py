@@ -38,7 +38,7 @@ from streams.metrics.figures import (
     exported,
     with_period,
 )
-from streams.metrics.labels import LabelBudget, SourceLabels
+from streams.metrics.labels import LabelBudget, LabelBudgets, SourceLabels
 from streams.processor import intake_key
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
@@ -108,18 +108,15 @@ class LeadPulseCollector(Collector):
         self.source_labels = SourceLabels(settings.sla_by_source)
         self.topic_names = topic_names(settings)
         self.writer = TextWriter()
-        self.budgets = {
-            "rep": LabelBudget(settings.max_rep_labels),
-            "team": LabelBudget(settings.max_team_labels),
-            "currency": LabelBudget(settings.max_currency_labels),
-        }
-        self.reps, self.teams, self.currencies = self.budgets.values()
+        self.budgets = LabelBudgets(
+            rep=LabelBudget(settings.max_rep_labels),
+            team=LabelBudget(settings.max_team_labels),
+            currency=LabelBudget(settings.max_currency_labels),
+        )
         labelling = Labelling(
             source=self.source_labels,
             topic_name=lambda topic: self.topic_names.get(topic, topic),
-            reps=self.reps,
-            teams=self.teams,
-            currencies=self.currencies,
+            budgets=self.budgets,
         )
         self.view = SeriesView(rollups, labelling)
         self.followed = [spec for spec in catalog.CATALOG if spec.sources and not spec.volatile]
@@ -160,9 +157,7 @@ class LeadPulseCollector(Collector):
             now,
             self.source_labels,
             self.topic_names,
-            reps=self.reps,
-            teams=self.teams,
-            currencies=self.currencies,
+            self.budgets,
         )
         yield from self._intake(owned, now)
         yield from self._table_sizes(owned)
@@ -172,7 +167,8 @@ class LeadPulseCollector(Collector):
                 yield spec, followed[spec.name] if spec.name in followed else self._cells(spec, reader)
         yield from self._awaiting(reader, owned)
         yield from self._profiles(owned, now)
-        yield catalog.LABEL_VALUES_FOLDED, [((label,), len(budget.folded)) for label, budget in self.budgets.items()]
+        folded = [((label,), len(budget.folded)) for label, budget in self.budgets.by_label().items()]
+        yield catalog.LABEL_VALUES_FOLDED, folded
 
     def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:
         return [
@@ -216,7 +212,7 @@ class LeadPulseCollector(Collector):
             waiting.setdefault((rep, team_at(self.directory, rep, None, reader.now)), [0, 0.0, 0])
         capped: dict[tuple[str, str], list] = {}
         for (rep, team), (count, age, over) in waiting.items():
-            cell = capped.setdefault((self.reps(rep), self.teams(team)), [0, 0.0, 0])
+            cell = capped.setdefault((self.budgets.rep(rep), self.budgets.team(team)), [0, 0.0, 0])
             cell[0], cell[1], cell[2] = cell[0] + count, max(cell[1], age), cell[2] + over
         ordered = sorted(capped.items())
         yield catalog.LEADS_AWAITING, [(labels, count) for labels, (count, _, _) in ordered]
@@ -231,10 +227,10 @@ class LeadPulseCollector(Collector):
             profile = profile_at(self.directory, rep, now)
             if profile is None:
                 continue
-            labels = (self.reps(rep), self.teams(profile.team))
+            labels = (self.budgets.rep(rep), self.budgets.team(profile.team))
             working.append((labels, float(working_at(now, profile.timezone, profile.hours))))
             if profile.monthly_quota_micro is not None:
-                quota.append(((*labels, self.currencies(profile.currency)), profile.monthly_quota_micro / MICRO))
+                quota.append(((*labels, self.budgets.currency(profile.currency)), profile.monthly_quota_micro / MICRO))
             for activity, period, target in activity_targets(profile):
                 targets.append(((*labels, activity, period), target))
         yield catalog.MONTHLY_QUOTA, summed(quota)

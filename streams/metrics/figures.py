@@ -17,7 +17,7 @@ from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
 from streams.fold.profiles import Profile, ProfileLookup, team_at
 from streams.metrics.catalog import CellSource, Kind, MetricSpec
-from streams.metrics.labels import LabelBudget, SourceLabels, TopReasons
+from streams.metrics.labels import LabelBudget, LabelBudgets, SourceLabels, TopReasons
 from streams.periods import Calendar, Period, PeriodKind
 from streams.rollups import Cells, Labels, Rollups
 
@@ -30,15 +30,13 @@ class Labelling:
 
     source: SourceLabels
     topic_name: Callable[[str], str]
-    # /metrics caps the open labels (streams.metrics.labels.LabelBudget); the API does not.
-    reps: LabelBudget | None = field(default=None, kw_only=True)
-    teams: LabelBudget | None = field(default=None, kw_only=True)
-    currencies: LabelBudget | None = field(default=None, kw_only=True)
+    budgets: LabelBudgets | None = field(default=None, kw_only=True)  # /metrics caps open labels; the API not
 
     def capped(self, names: tuple[str, ...]) -> list[tuple[int, LabelBudget]]:
         """The positions among ``names`` of the labels this mapping caps, with their budgets."""
-        budgets = (("rep", self.reps), ("team", self.teams), ("currency", self.currencies))
-        return [(names.index(label), budget) for label, budget in budgets if budget is not None and label in names]
+        if self.budgets is None:
+            return []
+        return [(names.index(label), budget) for label, budget in self.budgets.by_label().items() if label in names]
 
 
 @dataclass(frozen=True)
@@ -198,9 +196,7 @@ class FigureReader:
         now: float,
         source_labels: SourceLabels,
         topic_names: Mapping[str, str],
-        reps: LabelBudget | None = None,
-        teams: LabelBudget | None = None,
-        currencies: LabelBudget | None = None,
+        budgets: LabelBudgets | None = None,
     ) -> None:
         self.rollups = rollups
         self.profiles = profiles
@@ -213,9 +209,7 @@ class FigureReader:
             team_now=lambda rep, team: team_at(profiles, rep, team, now),
             today=self.calendar.period_of(PeriodKind.DAY, now)[1],
             topic_name=lambda topic: topic_names.get(topic, topic),
-            reps=reps,
-            teams=teams,
-            currencies=currencies,
+            budgets=budgets,
         )
         self.routes = Routes(self.resolve)
 

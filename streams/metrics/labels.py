@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from schemas.events import KNOWN_SOURCES, Stage
 
@@ -69,3 +70,15 @@ class LabelBudget:
         if len(self.folded) < FOLDED_COUNTED_AT_MOST:
             self.folded.add(value)
         return OTHER
+
+
+@dataclass(frozen=True)
+class LabelBudgets:
+    """The budgets of one worker's open labels (its /metrics; the API answers for every value)."""
+
+    rep: LabelBudget
+    team: LabelBudget
+    currency: LabelBudget
+
+    def by_label(self) -> dict[str, LabelBudget]:
+        return {"rep": self.rep, "team": self.team, "currency": self.currency}
