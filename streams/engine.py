@@ -182,8 +182,8 @@ class Engine:
 
     def _watch_the_broker(self) -> None:
         """Say when the broker falls silent and when it answers again."""
-        silence = self.broker_silence()
-        silent = silence is not None and silence > self.settings.broker_silence_seconds
+        silence = self.broker_silent_for()
+        silent = silence is not None
         if silent and not self._broker_silent:
             log.warning(
                 "the broker has not answered for %.0f s: not ready, and /metrics holds no figures until it"
@@ -246,18 +246,20 @@ class Engine:
         stale, however fresh they looked)."""
         if not self._ready or self.app.rebalancing:
             return "tables are recovering"
-        silence = self.broker_silence()
-        if silence is not None and silence > self.settings.broker_silence_seconds:
+        silence = self.broker_silent_for()
+        if silence is not None:
             return f"the broker has not answered for {silence:.0f} s"
         return None
 
     def is_ready(self) -> bool:
         return self.not_ready_because() is None
 
-    def broker_silence(self) -> float | None:
-        """Seconds since the broker last answered a fetch (see streams.transport.Consumer)."""
+    def broker_silent_for(self) -> float | None:
+        """Seconds since the broker last answered a fetch (see streams.transport.Consumer), when
+        that is longer than ``LEADPULSE_BROKER_SILENCE_SECONDS``; else None."""
         measure = getattr(self.app.consumer, "broker_silence_seconds", None)
-        return None if measure is None else measure(time.time() * 1000)
+        silence = None if measure is None else measure(time.time() * 1000)
+        return silence if silence is not None and silence > self.settings.broker_silence_seconds else None
 
     async def _on_partitions_revoked(self, sender: object, *args: object, **kwargs: object) -> None:
         self._ready = False  # no new emission starts
