@@ -61,6 +61,9 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         web_graph_enabled=False,
         web_metrics_enabled=False,
         datadir=str(settings.data_dir),
+        # A changelog that ends below what a table read (a broker back empty) would crash the
+        # worker; the engine checks the same and starts over from the broker (streams/start_over.py).
+        recovery_consistency_check=False,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by streams/transport.py (Faust fixes 1500)
     return app

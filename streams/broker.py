@@ -82,6 +82,10 @@ class EmbeddedBroker:
             raise BrokerError("the broker is not running")
         self._process.send_signal(signum)
 
+    def exit_code(self) -> int | None:
+        """The broker's exit code once it has exited unasked (killed, crashed); None while it runs."""
+        return None if self._process is None else self._process.poll()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:

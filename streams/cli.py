@@ -30,19 +30,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit()
     _logging(settings)
-    with broker_for(settings) as bootstrap:
-        run_worker(settings, bootstrap)
+    with broker_for(settings) as broker:
+        run_worker(settings, broker)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Embedded broker, one worker and the simulator (a child process) together."""
     from streams.runner import broker_for, run_worker
+    from streams.start_over import before_starting_over
 
     settings = _settings_or_exit()
     _logging(settings)
-    with broker_for(settings) as bootstrap:
-        env = {**os.environ, "LEADPULSE_BROKER": bootstrap}
+    with broker_for(settings) as broker:
+        env = {**os.environ, "LEADPULSE_BROKER": broker.bootstrap}
         command = [
             sys.executable,
             "-m",
@@ -56,13 +57,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(os.getpid()),
         ]
         simulator = subprocess.Popen(command, env=env)
+        before_starting_over(simulator.kill)  # a new demo starts its own, on its new broker
         print(
-            f"LeadPulse demo: broker {bootstrap}; the live page at http://{settings.web_host}:{settings.web_port}/, "
-            "metrics at /metrics, the API as /openapi.json describes (Ctrl-C stops everything)",
+            f"LeadPulse demo: broker {broker.bootstrap}; the live page at "
+            f"http://{settings.web_host}:{settings.web_port}/, metrics at /metrics, "
+            "the API as /openapi.json describes (Ctrl-C stops everything)",
             flush=True,
         )
         try:
-            run_worker(settings, bootstrap)
+            run_worker(settings, broker)
         finally:
             simulator.send_signal(signal.SIGTERM)
             try:

@@ -14,7 +14,10 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
+
+from faust.types import TP
 
 from schemas.outputs import DeadLetterRecord
 from streams.api.cluster import Gatherer
@@ -36,6 +39,7 @@ from streams.processor import BatchProcessor
 from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
+from streams.start_over import discard_what_recovery_finds, start_over
 from streams.tables import Tables, declare_tables
 from streams.topics import TopicLayout, changelog_name, topic_names
 
@@ -137,6 +141,8 @@ class Engine:
         )
         self._ready = False
         self._broker_silent = False
+        self._checking: asyncio.Future[None] | None = None  # after a silence: does the broker hold our input?
+        self._discard_recovered = discard_what_recovery_finds()
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
@@ -191,8 +197,14 @@ class Engine:
                 silence,
             )
         elif self._broker_silent and not silent:
-            log.warning("the broker answers again")
+            log.warning("the broker answers again: checking that it still holds what this worker counted")
+            self._checking = asyncio.ensure_future(self._start_over_if_the_broker_lost_data())
+            self._checking.add_done_callback(self._checked)
         self._broker_silent = silent
+
+    def _checked(self, check: asyncio.Future[None]) -> None:
+        if not check.cancelled() and check.exception() is not None:
+            log.warning("could not check what the broker holds (%s); a rebalance checks again", check.exception())
 
     async def _emit_due(self) -> None:
         async with self.processor.lock:
@@ -249,6 +261,8 @@ class Engine:
         silence = self.broker_silent_for()
         if silence is not None:
             return f"the broker has not answered for {silence:.0f} s"
+        if self._checking is not None and not self._checking.done():
+            return "the broker answers again: checking that it still holds what this worker counted"
         return None
 
     def is_ready(self) -> bool:
@@ -267,8 +281,50 @@ class Engine:
             self.processor.forget_global_writes()
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
+        if self._discard_recovered:
+            self._discard_recovered = False
+            async with self.processor.lock:
+                discarded = await self.tables.discard_everything()
+            log.warning("started over: deleted the %d records the changelogs held from before", discarded)
+        await self._start_over_if_the_broker_lost_data()
         async with self.processor.lock:
             self._rebuild()
+
+    async def _start_over_if_the_broker_lost_data(self) -> None:
+        """The broker must still hold what the tables hold. A broker back empty (a group always
+        rebalances then: the group is gone too) or topics recreated leave the tables ahead of it,
+        served as fresh yet impossible to rebuild, skipping the new events as redeliveries. This
+        worker then starts over from the broker. Checked once the tables are recovered, before
+        the input resumes, and when the broker answers again after a silence."""
+        read = self._read_offsets()
+        if not read:
+            return
+        ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()})
+        lost = [
+            f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read[tp]}"
+            for tp, end in sorted(ends.items())
+            if end <= read[tp]
+        ]
+        if lost:
+            store = Path(self.app.conf.tabledir) if self.settings.table_store() == "rocksdb" else None
+            start_over("the broker lost data this worker holds: " + "; ".join(lost), wipe=store)
+
+    def _read_offsets(self) -> dict[TP, int]:
+        """The highest offset the tables hold of each input partition this worker owns (counted by
+        the intake tallies) and of each changelog partition recovery read. The second is Faust's
+        recovery consistency check, which crashes the worker instead: build_app turns it off."""
+        inputs = set(self.processor.topic_of)
+        owned = [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
+        read = {
+            TP(topic, partition): offset
+            for (topic, partition), offset in self.processor.absorbed_offsets(owned).items()
+        }
+        recovery = self.app.tables.recovery
+        for tp in recovery.active_tps:
+            offset = recovery.active_offsets.get(tp)
+            if offset is not None and offset >= 0:
+                read[tp] = offset
+        return read
 
     def _rebuild(self) -> None:
         started = time.monotonic()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Protocol
 
 from schemas.events import DealEvent, InputTopic, RepProfile
@@ -334,6 +334,18 @@ class BatchProcessor:
         self._rep_histories.update(histories)
         intake.put()
         await self.rep_intake.flush()
+
+    def absorbed_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The highest offset counted of each input (topic, partition), for those that counted any:
+        the broker's log of that partition must end past it."""
+        absorbed = {}
+        for where in partitions:
+            topic, partition = where
+            store = self.rep_intake if self.topic_of[topic] is InputTopic.REPS else self.intake
+            offset = IntakeTally.decode(store.get(intake_key(topic, partition))).offset
+            if offset >= 0:
+                absorbed[where] = offset
+        return absorbed
 
     def forget_global_writes(self) -> None:
         """On a rebalance: another worker may write these reps and partitions from now on."""

@@ -6,22 +6,32 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import faust
 
 from streams.broker import EmbeddedBroker
 from streams.config import Settings
 from streams.engine import Engine, changelog_topics
+from streams.start_over import before_starting_over, start_over, times_started_over
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+EMBEDDED_WATCH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Broker:
+    bootstrap: str
+    embedded: EmbeddedBroker | None = None
+
 
 @contextmanager
-def broker_for(settings: Settings) -> Iterator[str]:
-    """The bootstrap servers: ``LEADPULSE_BROKER``, or an embedded Tansu for as long as this lasts."""
+def broker_for(settings: Settings) -> Iterator[Broker]:
+    """``LEADPULSE_BROKER``, or an embedded Tansu for as long as this lasts."""
     if not settings.embedded_broker:
-        yield str(settings.broker)
+        yield Broker(str(settings.broker))
         return
     with EmbeddedBroker(log_path=settings.data_dir / "tansu.log") as broker:
         log.warning(
@@ -29,7 +39,8 @@ def broker_for(settings: Settings) -> Iterator[str]:
             "restarts: every event and all state are gone when this process stops.",
             broker.bootstrap,
         )
-        yield broker.bootstrap
+        before_starting_over(broker.stop)
+        yield Broker(broker.bootstrap, broker)
 
 
 def prepare(settings: Settings, bootstrap: str, loop: asyncio.AbstractEventLoop) -> Engine:
@@ -40,12 +51,28 @@ def prepare(settings: Settings, bootstrap: str, loop: asyncio.AbstractEventLoop)
     return Engine(settings, bootstrap, layout)
 
 
-def run_worker(settings: Settings, bootstrap: str) -> None:
+def watch_the_embedded_broker(engine: Engine, broker: EmbeddedBroker) -> None:
+    """An embedded broker that exits took every event and all state with it: start over with a new
+    one, rather than wait for a broker that nothing will restart."""
+
+    async def embedded_broker_alive() -> None:
+        code = broker.exit_code()
+        if code is not None:
+            start_over(f"the embedded broker exited with code {code}, and it keeps nothing")
+
+    engine.app.timer(EMBEDDED_WATCH_SECONDS)(embedded_broker_alive)
+
+
+def run_worker(settings: Settings, broker: Broker) -> None:
     """Run one Faust worker until it is stopped (SIGINT/SIGTERM)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if times_started_over():
+        log.warning("this worker has started over %d time(s) since it was launched", times_started_over())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = prepare(settings, bootstrap, loop)
+    engine = prepare(settings, broker.bootstrap, loop)
+    if broker.embedded is not None:
+        watch_the_embedded_broker(engine, broker.embedded)
     log.info("metrics on http://%s:%d/metrics", settings.web_host, settings.web_port)
     worker = faust.Worker(engine.app, loop=loop, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     # At WARNING and above, Faust's terminal spinner sets the root logger to DEBUG (so it can spin on

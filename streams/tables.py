@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+from streams.codec import deal_partition
 from streams.processor import Write, apply_writes
 from streams.stores import RocksStore
 
@@ -125,6 +126,16 @@ class Tables:
     rep_profiles: BatchGlobalTable
     rep_intake: BatchGlobalTable
 
+    async def discard_everything(self) -> int:
+        """Delete every record the tables hold, through their changelogs (acknowledged on return):
+        a recovery that reads those changelogs again ends with nothing of them. How many."""
+        discarded = 0
+        for table in (self.deals, self.intake, self.rep_profiles, self.rep_intake):
+            writes = [(key, None, _partition_of(table, key, value)) for key, value in list(table.data.items())]
+            await table.write_many(writes)
+            discarded += len(writes)
+        return discarded
+
     @staticmethod
     def deal_table_names() -> list[str]:
         return [DEALS, INTAKE]
@@ -132,6 +143,15 @@ class Tables:
     @staticmethod
     def global_table_names() -> list[str]:
         return [REP_PROFILES, REP_INTAKE]
+
+
+def _partition_of(table: BatchTable | BatchGlobalTable, key: bytes, value: bytes) -> int:
+    """The changelog partition of a record (a global table's producer picks it from the key)."""
+    if table.use_partitioner:
+        return 0
+    if table.name == DEALS:
+        return deal_partition(value)
+    return int(key.rsplit(b":", 1)[1])  # an intake tally: streams.processor.intake_key
 
 
 def declare_tables(app: faust.App, deal_partitions: int) -> Tables:

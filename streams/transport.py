@@ -30,17 +30,18 @@ FETCH_MAX_WAIT_MS = 100  # streams.config.Settings.fetch_max_wait_ms; build_app 
 log = logging.getLogger(__name__)
 
 
-async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping[TP, int]) -> dict[TP, int]:
-    """``reported`` corrected upwards by the high watermark of one fetch per partition."""
-    result = dict(reported)
-    partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in reported}
+async def fetched_log_ends(probe: aiokafka.AIOKafkaConsumer, below: Mapping[TP, int]) -> dict[TP, int]:
+    """The high watermark (log end) of each partition, from one fetch just below ``below[tp]``;
+    only the partitions that answered within ``PROBE_TIMEOUT_SECONDS``."""
+    answered: dict[TP, int] = {}
+    partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in below}
     if not partitions:
-        return result
+        return answered
     await probe.start()
     try:
         probe.assign(list(partitions))
         for partition, tp in partitions.items():
-            probe.seek(partition, max(reported[tp] - 1, 0))
+            probe.seek(partition, max(below[tp] - 1, 0))
         pending = set(partitions)
         deadline = asyncio.get_running_loop().time() + PROBE_TIMEOUT_SECONDS
         while pending and asyncio.get_running_loop().time() < deadline:
@@ -48,18 +49,24 @@ async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping
             for partition in list(pending):
                 highwater = probe.highwater(partition)
                 if highwater is not None:
-                    tp = partitions[partition]
-                    result[tp] = max(result[tp], highwater)
+                    answered[partitions[partition]] = highwater
                     pending.discard(partition)
-        if pending:  # recovery will trust the reported ends, which may be short on Tansu
-            log.warning(
-                "no fetch answered for %s within %.0fs: recovering up to the reported end offsets",
-                sorted(f"{p.topic}[{p.partition}]" for p in pending),
-                PROBE_TIMEOUT_SECONDS,
-            )
-        return result
+        return answered
     finally:
         await probe.stop()
+
+
+async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping[TP, int]) -> dict[TP, int]:
+    """``reported`` corrected upwards by the high watermark of one fetch per partition."""
+    answered = await fetched_log_ends(probe, reported)
+    pending = set(reported) - set(answered)
+    if pending:  # recovery will trust the reported ends, which may be short on Tansu
+        log.warning(
+            "no fetch answered for %s within %.0fs: recovering up to the reported end offsets",
+            sorted(f"{tp.topic}[{tp.partition}]" for tp in pending),
+            PROBE_TIMEOUT_SECONDS,
+        )
+    return {tp: max(end, answered.get(tp, end)) for tp, end in reported.items()}
 
 
 class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -91,6 +98,12 @@ class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class Consumer(FetchedBatches, faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return HighwaterCheckedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def log_ends(self, below: Mapping[TP, int]) -> dict[TP, int]:
+        """Each partition's log end, fetched (never ListOffsets, short on Tansu) from just below
+        ``below[tp]``; the partitions whose fetch did not answer are left out."""
+        thread: Any = self._thread
+        return await fetched_log_ends(thread._probe_consumer(), below)
 
     def broker_silence_seconds(self, now_ms: float) -> float | None:
         """Seconds since the broker last answered a fetch for any assigned partition; None when
