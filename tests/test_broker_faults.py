@@ -4,6 +4,8 @@ to exactly the numbers of a worker that never saw the fault."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -144,3 +146,35 @@ def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(stor
     assert "this worker has started over 1 time(s)" in log
     assert "started over: deleted the " in log  # the writes it had queued for the old broker, if any landed
     assert "exiting without committing" not in log
+
+
+def embedded_brokers_started(worker: WorkerProcess) -> list[str]:
+    log = (worker.data_dir / "worker.log").read_text()
+    return re.findall(r"started an embedded Tansu broker on (\S+)\.", log)
+
+
+def test_the_embedded_broker_exiting_makes_the_worker_start_over_with_a_new_one(tmp_path: Path) -> None:
+    """The embedded broker keeps nothing, and nothing restarts it: the worker starts over (same
+    process) with a new one, and shows none of the old one's events."""
+    messages = simulated_messages(10 * 60)
+    worker = WorkerProcess("", "embedded", tmp_path / "embedded", extra_env={"LEADPULSE_BROKER": ""})
+    try:
+        worker.start()
+        assert worker.process is not None
+        [bootstrap] = embedded_brokers_started(worker)
+        asyncio.run(produce(bootstrap, messages))
+        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == len(messages), 90, "input")
+        children = Path(f"/proc/{worker.process.pid}/task/{worker.process.pid}/children").read_text().split()
+        [tansu] = [pid for pid in children if "tansu" in Path(f"/proc/{pid}/cmdline").read_text()]
+        os.kill(int(tansu), signal.SIGKILL)
+        wait_until(lambda: len(embedded_brokers_started(worker)) == 2 and worker.ready(), 90, "a new broker")
+        assert total(worker.scrape(), "leadpulse_events_processed_total") == 0, "the old broker's events"
+        later = messages[: len(messages) // 2]
+        asyncio.run(produce(embedded_brokers_started(worker)[1], later))
+        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == len(later), 90, "new input")
+        assert worker.process.poll() is None, "the worker exited"
+    finally:
+        worker.stop()
+    log = (worker.data_dir / "worker.log").read_text()
+    assert "the embedded broker exited with code -9, and it keeps nothing" in log
+    assert log.count("starting over from what the broker holds") == 1
