@@ -33,6 +33,7 @@ from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
 from streams.intake import attach_intake, exit_without_committing
 from streams.metrics.labels import SourceLabels
+from streams.outputs.dead_letters import DeadLetterSender
 from streams.outputs.emitter import Outputs, Record
 from streams.periods import Calendar
 from streams.processor import BatchProcessor
@@ -90,6 +91,9 @@ class Engine:
             self.tables.deals.data,
             on_deals_changed=self._reschedule,
         )
+        self.dead_letters = DeadLetterSender(
+            self._produce_dead_letter, topic=settings.topics.dead_letter, stopping=lambda: self.app.should_stop
+        )
         self.processor = BatchProcessor(
             settings,
             deals=self.tables.deals,
@@ -114,6 +118,7 @@ class Engine:
             version=leadpulse_version(),
             clock=clock,
             before_read=self._sync_profiles_if_idle,
+            dead_letters_waiting=lambda: self.dead_letters.waiting,
         )
         token = settings.api_token.get_secret_value() if settings.api_token else None
         self.gatherer = Gatherer(self._members, settings.advertised_url(), layout.deal_partitions, token)
@@ -235,8 +240,10 @@ class Engine:
         return asyncio.ensure_future(self._send_dead_letter(record, key))
 
     async def _send_dead_letter(self, record: DeadLetterRecord, key: bytes | None) -> object:
-        value = record.model_dump_json().encode()
         key = None if key is None else key[:KEY_KEPT_BYTES]  # the record must fit a producer request
+        return await self.dead_letters.send(key, record.model_dump_json().encode())
+
+    async def _produce_dead_letter(self, key: bytes | None, value: bytes) -> object:
         delivery = await self.app.producer.send(self.settings.topics.dead_letter, key, value, None, None, None)
         return await delivery
 

@@ -109,6 +109,7 @@ class WorkerProcess:
     data_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    module: str = "streams.cli"  # or a wrapper that injects a fault (tests/dlq_outage.py)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -129,7 +130,7 @@ class WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "worker.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         wait_until(self.ready, 90, f"worker {self.app_id} to be ready (log: {self.data_dir / 'worker.log'})")
         return self

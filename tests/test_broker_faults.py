@@ -4,6 +4,7 @@ to exactly the numbers of a worker that never saw the fault."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -11,17 +12,20 @@ import time
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker
 from streams.config import load_settings
 from streams.engine import changelog_topics
-from streams.topics import ensure_topics
+from streams.topics import committed_offsets, committed_total, ensure_topics, topic_names
 from tests.harness import (
     EVERY_FIGURE,
     WorkerProcess,
     assert_same_figures,
     get_status,
     produce,
+    read_topic,
+    records_in,
     select,
     settled_pair,
     simulated_messages,
@@ -178,3 +182,78 @@ def test_the_embedded_broker_exiting_makes_the_worker_start_over_with_a_new_one(
     log = (worker.data_dir / "worker.log").read_text()
     assert "the embedded broker exited with code -9, and it keeps nothing" in log
     assert log.count("starting over from what the broker holds") == 1
+
+
+async def produce_noting(
+    bootstrap: str, messages: list[tuple[str, bytes | None, bytes]], noted: set[int]
+) -> set[tuple[str, int, int]]:
+    """Produce in order; where (topic, partition, offset) each message numbered in ``noted`` landed."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        futures = {n: await producer.send(topic, value, key=key) for n, (topic, key, value) in enumerate(messages)}
+        await producer.flush()
+        return {(messages[n][0], (m := await futures[n]).partition, m.offset) for n in noted}
+    finally:
+        await producer.stop()
+
+
+def test_an_unavailable_dead_letter_topic_holds_back_commits_and_loses_no_bad_event(tmp_path: Path) -> None:
+    """While the dead-letter topic refuses records (tests/dlq_outage.py), good events are still
+    counted and the worker stays ready; the bad events wait, nothing after them is committed, and
+    the log and ``leadpulse_dead_letters_waiting`` say so. Once the topic is back, every bad event
+    is dead-lettered and every figure equals a run that never saw the outage."""
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    outage = tmp_path / "dead-letter-topic-is-down"
+    outage.touch()
+    messages = simulated_messages(20 * 60)
+    bad = set(range(len(messages) // 10, len(messages), len(messages) // 10))  # ten or so, spread out
+    for n in bad:
+        topic, key, value = messages[n]
+        messages[n] = (topic, key, value[: len(value) // 2])  # truncated JSON
+    worker = WorkerProcess(
+        broker.bootstrap,
+        "dlq-outage",
+        tmp_path / "worker",
+        module="tests.dlq_outage",
+        extra_env={"LEADPULSE_TEST_DLQ_OUTAGE_FILE": str(outage)},
+    )
+    fresh = WorkerProcess(broker.bootstrap, "dlq-fresh", tmp_path / "fresh")
+    inputs = [*topic_names(load_settings()).values(), load_settings().topics.reps]
+    try:
+        worker.start()
+        placed = asyncio.run(produce_noting(broker.bootstrap, messages, bad))
+        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == len(messages), 90, "input")
+        figures = worker.scrape()
+        rejected = total(figures, "leadpulse_events_rejected_total")  # the simulator's own bad events too
+        assert rejected >= len(bad) and total(figures, "leadpulse_dead_letters_waiting") == rejected
+        assert readiness(worker)[0] == 200, "a dead-letter outage hides no figure"
+        assert asyncio.run(records_in(broker.bootstrap, "leadpulse.dead-letter")) == 0
+        committed = asyncio.run(committed_offsets(broker.bootstrap, "dlq-outage", inputs))
+        for topic, partition, offset in placed:
+            assert committed.get((topic, partition), 0) <= offset, f"committed past a bad event {topic}[{partition}]"
+        outage.unlink()
+        wait_until(
+            lambda: asyncio.run(committed_total(broker.bootstrap, "dlq-outage", inputs)) == len(messages),
+            90,
+            "every input offset committed once the dead letters are taken",
+        )
+        assert total(worker.scrape(), "leadpulse_dead_letters_waiting") == 0
+        records = asyncio.run(read_topic(broker.bootstrap, "leadpulse.dead-letter"))
+        letters = [json.loads(record.value) for record in records]
+        fresh.start()
+        wait_until(lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == len(messages), 90, "fresh")
+        expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
+        assert worker.process is not None and worker.process.poll() is None, "the worker exited"
+    finally:
+        worker.stop()
+        fresh.stop()
+        broker.stop()
+    where = {(letter["topic"], letter["partition"], letter["offset"]): letter["reason"] for letter in letters}
+    assert len(where) == rejected and placed <= set(where), "every bad event dead-lettered"
+    assert {where[place] for place in placed} == {"invalid_json"}
+    assert_same_figures(expected, actual)
+    log = (worker.data_dir / "worker.log").read_text()
+    assert "the dead-letter topic leadpulse.dead-letter does not take records (KafkaTimeoutError: injected" in log
+    assert "the dead-letter topic leadpulse.dead-letter takes records again" in log
+    assert "exiting without committing" not in log

@@ -95,8 +95,10 @@ class LeadPulseCollector(Collector):
         version: str,
         clock: Callable[[], float] = time.time,
         before_read: Callable[[], object] | None = None,
+        dead_letters_waiting: Callable[[], int] = lambda: 0,
     ) -> None:
         self.settings = settings
+        self.dead_letters_waiting = dead_letters_waiting
         self.rollups = rollups
         self.directory = directory
         self.intake = intake
@@ -144,6 +146,7 @@ class LeadPulseCollector(Collector):
         """Each exported family with its rows (label values in the spec's order, value), or the
         view's tables for the followed cell metrics."""
         yield catalog.BUILD_INFO, [((self.version,), 1)]
+        yield catalog.DEAD_LETTERS_WAITING, [((), self.dead_letters_waiting())]
         owned = self.ownership()
         if not owned.ready:
             return

@@ -477,6 +477,12 @@ LAST_EVENT_TIMESTAMP = _spec(
 TABLE_KEYS = _spec("table_keys", Kind.GAUGE, "Records in a table, for actively owned partitions.", "table")
 TABLE_BYTES = _spec("table_bytes", Kind.GAUGE, "Bytes of a table's records, for actively owned partitions.", "table")
 BUILD_INFO = _spec("build_info", Kind.GAUGE, "LeadPulse version (always 1).", "version")
+DEAD_LETTERS_WAITING = _spec(
+    "dead_letters_waiting",
+    Kind.GAUGE,
+    "Dead letters not yet taken by the dead-letter topic (retried; no input offset after them is committed).",
+    "",
+)
 LABEL_VALUES_FOLDED = _spec(
     "label_values_folded",
     Kind.GAUGE,
@@ -527,5 +533,6 @@ CATALOG: tuple[MetricSpec, ...] = (
     TABLE_KEYS,
     TABLE_BYTES,
     LABEL_VALUES_FOLDED,
+    DEAD_LETTERS_WAITING,
     BUILD_INFO,
 )
