@@ -20,6 +20,7 @@ from streams.engine import changelog_topics
 from streams.topics import committed_offsets, committed_total, ensure_topics, topic_names
 from tests.harness import (
     EVERY_FIGURE,
+    Sample,
     WorkerProcess,
     assert_same_figures,
     get_status,
@@ -40,6 +41,18 @@ FREEZE_SECONDS = 20  # the fault's length (SPEC of the reliability issue), not a
 
 def readiness(worker: WorkerProcess) -> tuple[int, dict]:
     return get_status(f"{worker.url}/health/ready")
+
+
+def against_a_fresh_worker(
+    fresh: WorkerProcess, worker: WorkerProcess, messages: int
+) -> tuple[dict[Sample, float], dict[Sample, float]]:
+    """Start ``fresh`` (it did not see the fault: the truth), let it read the ``messages``, and scrape
+    both at the same moment; ``worker`` must still be running."""
+    fresh.start()
+    wait_until(lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == messages, 120, "the fresh run")
+    expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
+    assert worker.process is not None and worker.process.poll() is None, "the worker exited"
+    return expected, actual
 
 
 def test_a_frozen_broker_makes_the_worker_not_ready_until_it_answers_then_nothing_is_lost(
@@ -72,12 +85,7 @@ def test_a_frozen_broker_makes_the_worker_not_ready_until_it_answers_then_nothin
         wait_until(
             lambda: total(worker.scrape(), "leadpulse_events_processed_total") == len(messages), 120, "all messages"
         )
-        fresh.start()  # never saw the fault: the truth to compare with
-        wait_until(
-            lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == len(messages), 120, "the fresh run"
-        )
-        expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
-        assert worker.process is not None and worker.process.poll() is None, "the worker exited"
+        expected, actual = against_a_fresh_worker(fresh, worker, len(messages))  # it never saw the fault
     finally:
         worker.stop()
         fresh.stop()
@@ -133,10 +141,7 @@ def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(stor
             return processed == len(again)
 
         wait_until(counts_the_new_broker_only, 120, "the worker to start over and count the new broker's events")
-        fresh.start()  # only ever saw the new broker: the truth to compare with
-        wait_until(lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == len(again), 120, "fresh")
-        expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
-        assert worker.process is not None and worker.process.poll() is None, "the worker exited"
+        expected, actual = against_a_fresh_worker(fresh, worker, len(again))  # it only ever saw the new broker
     finally:
         worker.stop()
         fresh.stop()
@@ -241,10 +246,7 @@ def test_an_unavailable_dead_letter_topic_holds_back_commits_and_loses_no_bad_ev
         assert total(worker.scrape(), "leadpulse_dead_letters_waiting") == 0
         records = asyncio.run(read_topic(broker.bootstrap, "leadpulse.dead-letter"))
         letters = [json.loads(record.value) for record in records]
-        fresh.start()
-        wait_until(lambda: total(fresh.scrape(), "leadpulse_events_processed_total") == len(messages), 90, "fresh")
-        expected, actual = settled_pair(fresh, worker, EVERY_FIGURE)
-        assert worker.process is not None and worker.process.poll() is None, "the worker exited"
+        expected, actual = against_a_fresh_worker(fresh, worker, len(messages))
     finally:
         worker.stop()
         fresh.stop()
