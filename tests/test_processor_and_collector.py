@@ -287,3 +287,50 @@ def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.
                 amounts[sample.labels["currency"]] = amounts.get(sample.labels["currency"], 0) + sample.value
     assert len(amounts) == 2 and "other" in amounts and sum(amounts.values()) == 100
     assert harness.value("leadpulse_label_values_folded", label="currency") == 1
+
+
+def test_sources_stages_and_lost_reasons_beyond_the_closed_sets_are_exported_as_other_and_counted(
+    harness: Harness,
+) -> None:
+    """Closed labels need no budget (unknown values become ``other``), but what they fold is counted."""
+    unknown_sources = ["tradeshow-2026", "cold-list-7", "webinar-x"]
+    messages = [
+        harness.message(
+            "crm.deal-stages", 0, f"d-src-{n}", stage(f"d-src-{n}", "ann", NOW - 600, "new", f"s-{n}", source=source)
+        )
+        for n, source in enumerate(["inbound_demo", *unknown_sources])
+    ]
+    messages += [
+        harness.message("crm.deal-stages", 0, f"d-stg-{n}", stage(f"d-stg-{n}", "ann", NOW - 600, name, f"t-{n}"))
+        for n, name in enumerate(["qualified", "discovery", "security-review"])
+    ]
+    reasons = [f"reason-{n:02d}" for n in range(22)]  # one lost deal each: the top 20 by name are kept
+    messages += [
+        harness.message(
+            "crm.deal-stages",
+            0,
+            f"d-lost-{n}",
+            stage(f"d-lost-{n}", "ann", NOW - 60, "lost", f"l-{n}", lost_reason=reason),
+        )
+        for n, reason in enumerate(reasons)
+    ]
+    harness.deals_in(*messages)
+    created_by_source = {
+        sample.labels["source"]: sample.value
+        for family in harness.registry.collect()
+        if family.name == "leadpulse_leads_created"
+        for sample in family.samples
+        if sample.labels.get("period") == "day"
+    }
+    assert created_by_source["other"] == len(unknown_sources) and created_by_source["inbound_demo"] == 1
+    pipeline_stages = {
+        sample.labels["stage"]
+        for family in harness.registry.collect()
+        if family.name == "leadpulse_pipeline_deals"
+        for sample in family.samples
+    }
+    assert pipeline_stages == {"new", "qualified", "other"}
+    assert harness.value("leadpulse_label_values_folded", label="source") == len(unknown_sources)
+    assert harness.value("leadpulse_label_values_folded", label="stage") == 2
+    assert harness.value("leadpulse_label_values_folded", label="lost_reason") == 2
+    assert harness.value("leadpulse_deals_lost_by_reason", team="unassigned", reason="other", period="day") == 2

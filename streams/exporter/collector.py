@@ -170,7 +170,7 @@ class LeadPulseCollector(Collector):
                 yield spec, followed[spec.name] if spec.name in followed else self._cells(spec, reader)
         yield from self._awaiting(reader, owned)
         yield from self._profiles(owned, now)
-        folded = [((label,), len(budget.folded)) for label, budget in self.budgets.by_label().items()]
+        folded = [((label,), count) for label, count in self.budgets.folded_counts().items()]
         yield catalog.LABEL_VALUES_FOLDED, folded
 
     def _cells(self, spec: MetricSpec, reader: FigureReader) -> Rows:

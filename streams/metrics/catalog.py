@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
-from streams.metrics.labels import stage_label
 from streams.periods import PeriodKind
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ def _cells(
 
 def _by_source(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, source, *bucket = raw
-    return (rep, team, r.source(source), *bucket)  # type: ignore[return-value]
+    return (rep, team, r.source_label(source), *bucket)  # type: ignore[return-value]
 
 
 def _as_is(raw: Raw, r: Resolve) -> tuple[str, ...]:
@@ -135,22 +134,22 @@ def _as_is(raw: Raw, r: Resolve) -> tuple[str, ...]:
 
 def _lost(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, reason, proposal = raw
-    return (rep, team, r.reason(reason), proposal)  # type: ignore[return-value]
+    return (rep, team, r.reason_label(reason), proposal)  # type: ignore[return-value]
 
 
 def _transitions(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, left, entered = raw
-    return (rep, team, stage_label(left), stage_label(entered))  # type: ignore[arg-type,return-value]
+    return (rep, team, r.stage_label(left), r.stage_label(entered))  # type: ignore[arg-type,return-value]
 
 
 def _dwell(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, stage, bucket = raw
-    return (rep, team, stage_label(stage), bucket)  # type: ignore[arg-type,return-value]
+    return (rep, team, r.stage_label(stage), bucket)  # type: ignore[arg-type,return-value]
 
 
 def _pipeline(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, stage, currency = raw
-    return (rep, r.team_now(rep, team), stage_label(stage), currency)  # type: ignore[arg-type,return-value]
+    return (rep, r.team_now(rep, team), r.stage_label(stage), currency)  # type: ignore[arg-type,return-value]
 
 
 def _slipped(raw: Raw, r: Resolve) -> tuple[str, ...] | None:
@@ -486,7 +485,8 @@ DEAD_LETTERS_WAITING = _spec(
 LABEL_VALUES_FOLDED = _spec(
     "label_values_folded",
     Kind.GAUGE,
-    "Distinct reps, teams or currencies this worker exports as `other` (beyond LEADPULSE_MAX_*_LABELS).",
+    "Distinct values this worker exports as `other` since it started, by label: reps, teams and currencies"
+    " beyond LEADPULSE_MAX_*_LABELS; sources and stages not well known; lost reasons beyond the top 20.",
     "label",
 )
 

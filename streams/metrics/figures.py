@@ -17,7 +17,7 @@ from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
 from streams.fold.profiles import Profile, ProfileLookup, team_at
 from streams.metrics.catalog import CellSource, Kind, MetricSpec
-from streams.metrics.labels import LabelBudget, LabelBudgets, SourceLabels, TopReasons
+from streams.metrics.labels import OTHER, LabelBudget, LabelBudgets, SourceLabels, TopReasons, stage_label
 from streams.periods import Calendar, Period, PeriodKind
 from streams.rollups import Cells, Labels, Rollups
 
@@ -31,6 +31,18 @@ class Labelling:
     source: SourceLabels
     topic_name: Callable[[str], str]
     budgets: LabelBudgets | None = field(default=None, kw_only=True)  # /metrics caps open labels; the API not
+
+    def source_label(self, source: str | None) -> str:
+        return self._counted(self.source(source), source, "source")
+
+    def stage_label(self, stage: str) -> str:
+        return self._counted(stage_label(stage), stage, "stage")
+
+    def _counted(self, label: str, value: str | None, name: str) -> str:
+        """``label``, noting ``value`` among the folded ones of /metrics when it became ``other``."""
+        if label == OTHER and value is not None and self.budgets is not None:
+            getattr(self.budgets, name).add(value)
+        return label
 
     def capped(self, names: tuple[str, ...]) -> list[tuple[int, LabelBudget]]:
         """The positions among ``names`` of the labels this mapping caps, with their budgets."""
@@ -46,6 +58,9 @@ class Resolve(Labelling):
     reason: Callable[[str | None], str]
     team_now: Callable[[str, str | None], str]
     today: str  # YYYY-MM-DD in the reporting timezone
+
+    def reason_label(self, reason: str | None) -> str:
+        return self._counted(self.reason(reason), reason, "lost_reason")
 
 
 CellReader = Callable[[Family], Iterable[Cells]]  # a family's cells in one scope, a dict per partition

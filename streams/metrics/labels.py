@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.events import KNOWN_SOURCES, Stage
 
@@ -47,6 +47,17 @@ class TopReasons:
         return reason if reason in self.kept else OTHER
 
 
+class FoldedValues:
+    """Distinct values a closed label (``source``, ``stage``, ``lost_reason``) exported as ``other``."""
+
+    def __init__(self) -> None:
+        self.values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if len(self.values) < FOLDED_COUNTED_AT_MOST:
+            self.values.add(value)
+
+
 class LabelBudget:
     """At most ``limit`` distinct values of an open label (``rep``, ``team``) per worker.
 
@@ -79,6 +90,17 @@ class LabelBudgets:
     rep: LabelBudget
     team: LabelBudget
     currency: LabelBudget
+    # Closed labels have no budget: what they fold into ``other`` is only counted.
+    source: FoldedValues = field(default_factory=FoldedValues)
+    stage: FoldedValues = field(default_factory=FoldedValues)
+    lost_reason: FoldedValues = field(default_factory=FoldedValues)
 
     def by_label(self) -> dict[str, LabelBudget]:
         return {"rep": self.rep, "team": self.team, "currency": self.currency}
+
+    def folded_counts(self) -> dict[str, int]:
+        """Distinct values exported as ``other``, per label (``leadpulse_label_values_folded``)."""
+        closed = {"source": self.source, "stage": self.stage, "lost_reason": self.lost_reason}
+        return {label: len(budget.folded) for label, budget in self.by_label().items()} | {
+            label: len(folded.values) for label, folded in closed.items()
+        }
