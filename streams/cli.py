@@ -57,7 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(os.getpid()),
         ]
         simulator = subprocess.Popen(command, env=env)
-        before_starting_over(simulator.kill)  # a new demo starts its own, on its new broker
+        before_starting_over(lambda: (simulator.kill(), simulator.wait(10)))  # the new demo starts its own
         print(
             f"LeadPulse demo: broker {broker.bootstrap}; the live page at "
             f"http://{settings.web_host}:{settings.web_port}/, metrics at /metrics, "

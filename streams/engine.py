@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from faust.types import TP
 
@@ -42,12 +42,13 @@ from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.start_over import discard_what_recovery_finds, start_over
 from streams.tables import Tables, declare_tables
-from streams.topics import TopicLayout, changelog_name, topic_names
+from streams.topics import TopicLayout, changelog_name, client_options, committed_offsets, topic_names
 
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 60.0
 TICK_SECONDS = 0.5
+LOSS_CONFIRM_SECONDS = 3.0  # see Engine._start_over_if_the_broker_lost_data
 SCRAPE_SYNC_WORK = 200_000  # a scrape takes in a few profile changes at most (see ProfileSync)
 
 
@@ -71,6 +72,7 @@ class Engine:
         self, settings: Settings, bootstrap: str, layout: TopicLayout, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
+        self.bootstrap = bootstrap
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
         self.directory = RepDirectory(self.tables.rep_profiles)
@@ -289,32 +291,67 @@ class Engine:
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
         if self._discard_recovered:
+            try:
+                async with self.processor.lock:
+                    discarded = await self.tables.discard_everything()
+            except BaseException as exc:  # cancelled by a new rebalance, or a send failed: again, whole
+                self._start_over(f"could not delete what the changelogs held from before ({exc!r})")
             self._discard_recovered = False
-            async with self.processor.lock:
-                discarded = await self.tables.discard_everything()
             log.warning("started over: deleted the %d records the changelogs held from before", discarded)
-        await self._start_over_if_the_broker_lost_data()
+        try:
+            await self._start_over_if_the_broker_lost_data()
+        except Exception as exc:  # the check must not fail the recovery: say so, check at the next one
+            log.warning("could not check what the broker holds (%r); the next rebalance checks again", exc)
         async with self.processor.lock:
             self._rebuild()
 
     async def _start_over_if_the_broker_lost_data(self) -> None:
-        """The broker must still hold what the tables hold. A broker back empty (a group always
-        rebalances then: the group is gone too) or topics recreated leave the tables ahead of it,
-        served as fresh yet impossible to rebuild, skipping the new events as redeliveries. This
-        worker then starts over from the broker. Checked once the tables are recovered, before
-        the input resumes, and when the broker answers again after a silence."""
+        """The broker must still hold what the tables hold. A broker back empty or topics recreated
+        leave the tables ahead of it: served as fresh, impossible to rebuild, and skipping the new
+        events as redeliveries. This worker then starts over from the broker. Checked once the
+        tables are recovered, before the input resumes, and when the broker answers after a silence.
+
+        Starting over deletes what the changelogs hold, so the evidence must be firm: the logs still
+        end too early a moment later (a new leader's high watermark can lag for an instant), and the
+        group has no committed offset on those input partitions (a broker that lost its data lost its
+        groups too; and with nothing committed, the new image reads all of the input again)."""
+        behind = await self._logs_behind_the_tables()
+        if not behind:
+            return
+        await asyncio.sleep(LOSS_CONFIRM_SECONDS)
+        behind = await self._logs_behind_the_tables()
+        if not behind:
+            return
+        said = "; ".join(
+            f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read}"
+            for tp, (read, end) in sorted(behind.items())
+        )
+        inputs = set(self.processor.topic_of)
+        owned = {tp for tp in self.app.assignor.assigned_actives() if tp.topic in inputs}
+        committed = await committed_offsets(
+            self.bootstrap, self.settings.app_id, inputs, **client_options(self.settings)
+        )
+        kept = sorted(f"{topic}[{partition}]" for topic, partition in committed if TP(topic, partition) in owned)
+        if kept:
+            log.warning(
+                "the broker's logs end below what this worker read (%s), yet the group has committed offsets on %s:"
+                " not starting over (the next rebalance checks again)",
+                said,
+                ", ".join(kept),
+            )
+            return
+        self._start_over("the broker lost data this worker holds: " + said)
+
+    async def _logs_behind_the_tables(self) -> dict[TP, tuple[int, int]]:
+        """The partitions whose log ends at or below what the tables read: (read, end)."""
         read = self._read_offsets()
         if not read:
-            return
+            return {}
         ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()})
-        lost = [
-            f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read[tp]}"
-            for tp, end in sorted(ends.items())
-            if end <= read[tp]
-        ]
-        if lost:
-            store = Path(self.app.conf.tabledir) if self.settings.table_store() == "rocksdb" else None
-            start_over("the broker lost data this worker holds: " + "; ".join(lost), wipe=store)
+        return {tp: (read[tp], end) for tp, end in ends.items() if end <= read[tp]}
+
+    def _start_over(self, why: str) -> NoReturn:
+        start_over(why, wipe=Path(self.app.conf.tabledir))
 
     def _read_offsets(self) -> dict[TP, int]:
         """The highest offset the tables hold of each input partition this worker owns (counted by

@@ -250,9 +250,11 @@ class BatchProcessor:
         async with self._flushing:
             async with self.lock:
                 deliveries, self._deliveries = self._deliveries, []
-                deals, tallies = self.deals.cut(), self.intake.cut()
+                deals, tallies, rep_tallies = self.deals.cut(), self.intake.cut(), self.rep_intake.cut()
             await asyncio.gather(*deliveries)  # outputs first: deal records mark them sent
-            await asyncio.gather(self.deals.durable(deals), self.intake.durable(tallies))
+            await asyncio.gather(
+                self.deals.durable(deals), self.intake.durable(tallies), self.rep_intake.durable(rep_tallies)
+            )
 
     async def process_deal_messages(self, messages: Sequence[InputMessage]) -> None:
         """Take and flush a batch from the deal-scoped topics."""
@@ -330,10 +332,12 @@ class BatchProcessor:
             record = None if entry is None else encode_profile_history(*entry)
             if record != stored:
                 writes.append((key, record, 0 if entry is None else entry[0]))
-        await asyncio.gather(self.rep_profiles.write_many(writes), *dead_letters)
+        # The tallies become durable at the next flush, once the dead letters are acknowledged: a bad
+        # profile waiting for the dead-letter topic holds back commits, not the intake.
+        self.defer(dead_letters)
+        await self.rep_profiles.write_many(writes)
         self._rep_histories.update(histories)
         intake.put()
-        await self.rep_intake.flush()
 
     def absorbed_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The highest offset counted of each input (topic, partition), for those that counted any:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 
@@ -58,7 +59,10 @@ def watch_the_embedded_broker(engine: Engine, broker: EmbeddedBroker) -> None:
     async def embedded_broker_alive() -> None:
         code = broker.exit_code()
         if code is not None:
-            start_over(f"the embedded broker exited with code {code}, and it keeps nothing")
+            start_over(
+                f"the embedded broker exited with code {code}, and it keeps nothing",
+                wipe=Path(engine.app.conf.tabledir),
+            )
 
     engine.app.timer(EMBEDDED_WATCH_SECONDS)(embedded_broker_alive)
 

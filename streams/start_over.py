@@ -59,7 +59,7 @@ def start_over(why: str, *, wipe: Path | None = None) -> NoReturn:
         with suppress(Exception):
             cleanup()
     if wipe is not None:
-        shutil.rmtree(wipe, ignore_errors=True)
+        _remove(wipe)
     for handler in logging.getLogger().handlers:
         with suppress(Exception):
             handler.flush()
@@ -68,3 +68,12 @@ def start_over(why: str, *, wipe: Path | None = None) -> NoReturn:
     os.environ[STARTS_VARIABLE] = str(times_started_over() + 1)
     os.environ[DISCARD_VARIABLE] = "1"
     os.execv(sys.executable, sys.orig_argv)
+
+
+def _remove(store: Path) -> None:
+    """Move the store aside first (atomic: the new image finds none, whatever RocksDB's background
+    threads still write into the old one), then delete it and any left by an earlier start over."""
+    if store.exists():
+        store.rename(store.with_name(f"{store.name}.discarded-{os.getpid()}-{times_started_over()}"))
+    for discarded in store.parent.glob(f"{store.name}.discarded-*"):
+        shutil.rmtree(discarded, ignore_errors=True)

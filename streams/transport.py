@@ -25,7 +25,7 @@ from faust.types import TP
 
 from streams.intake import FetchedBatches
 
-PROBE_TIMEOUT_SECONDS = 30.0
+PROBE_TIMEOUT_SECONDS = 20.0  # below Faust's broker_request_timeout (30 s at least), which bounds recovery's wait
 FETCH_MAX_WAIT_MS = 100  # streams.config.Settings.fetch_max_wait_ms; build_app sets the app's
 log = logging.getLogger(__name__)
 

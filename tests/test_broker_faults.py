@@ -213,6 +213,7 @@ def test_an_unavailable_dead_letter_topic_holds_back_commits_and_loses_no_bad_ev
     outage.touch()
     messages = simulated_messages(20 * 60)
     bad = set(range(len(messages) // 10, len(messages), len(messages) // 10))  # ten or so, spread out
+    bad.add(next(n for n, (topic, _key, _value) in enumerate(messages) if topic == "crm.reps"))  # and a profile
     for n in bad:
         topic, key, value = messages[n]
         messages[n] = (topic, key, value[: len(value) // 2])  # truncated JSON

@@ -72,3 +72,36 @@ async def test_a_stopping_worker_gives_up_so_that_nothing_after_the_bad_event_is
     with pytest.raises(KafkaTimeoutError):
         await dead_letters.send(b"k", b"v")
     assert topic.taken == [] and dead_letters.waiting == 0
+
+
+async def test_a_long_outage_is_said_again(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streams.outputs.dead_letters.STILL_FAILING_SAID_EVERY_SECONDS", 0.0)
+    topic = Topic(down=True)
+    dead_letters = sender(topic)
+    with caplog.at_level(logging.ERROR):
+        pending = asyncio.ensure_future(dead_letters.send(b"k", b"v"))
+        while topic.attempts < 3:
+            await asyncio.sleep(0.01)
+        topic.down = False
+        await pending
+    said = [record.getMessage() for record in caplog.records]
+    assert sum("still does not take records" in line and "1 dead letters wait" in line for line in said) >= 2
+
+
+async def test_a_stop_ends_the_wait_at_once() -> None:
+    topic = Topic(down=True)
+    stopping = False
+    dead_letters = DeadLetterSender(
+        topic.send,
+        topic="leadpulse.dead-letter",
+        stopping=lambda: stopping,
+        attempt_seconds=0.05,
+        first_retry_seconds=60,  # a backoff the stop must not wait out
+    )
+    pending = asyncio.ensure_future(dead_letters.send(b"k", b"v"))
+    while topic.attempts < 1:
+        await asyncio.sleep(0.01)
+    stopping = True
+    with pytest.raises(KafkaTimeoutError):
+        await asyncio.wait_for(pending, 2)  # not the 60 s backoff
+    assert dead_letters.waiting == 0 and topic.taken == []
