@@ -9,6 +9,7 @@ its health metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -42,12 +43,13 @@ from streams.profiles import RepDirectory
 from streams.rollups import Rollups
 from streams.start_over import discard_what_recovery_finds, start_over
 from streams.tables import Tables, declare_tables
-from streams.topics import TopicLayout, changelog_name, client_options, committed_offsets, topic_names
+from streams.topics import TopicLayout, changelog_name, topic_names
 
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 60.0
 TICK_SECONDS = 0.5
+FLUSH_BEFORE_STARTING_OVER_SECONDS = 10.0
 LOSS_CONFIRM_SECONDS = 3.0  # see Engine._start_over_if_the_broker_lost_data
 SCRAPE_SYNC_WORK = 200_000  # a scrape takes in a few profile changes at most (see ProfileSync)
 
@@ -72,7 +74,6 @@ class Engine:
         self, settings: Settings, bootstrap: str, layout: TopicLayout, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
-        self.bootstrap = bootstrap
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
         self.directory = RepDirectory(self.tables.rep_profiles)
@@ -147,12 +148,14 @@ class Engine:
             version=leadpulse_version(),
         )
         self._ready = False
-        self._broker_silent = False
+        self._silence_said = False
+        self._check_owed = False  # the broker was silent: check what it holds before being ready again
         self._checking: asyncio.Future[None] | None = None  # after a silence: does the broker hold our input?
         self._discard_recovered = discard_what_recovery_finds()
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        self.app.before_reading_again = self._before_reading_again  # read by streams/transport.py
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
 
@@ -194,20 +197,35 @@ class Engine:
             await asyncio.shield(self._emit_due())
 
     def _watch_the_broker(self) -> None:
-        """Say when the broker falls silent and when it answers again."""
-        silence = self.broker_silent_for()
-        silent = silence is not None
-        if silent and not self._broker_silent:
-            log.warning(
-                "the broker has not answered for %.0f s: not ready, and /metrics holds no figures until it"
-                " does (the consumer keeps retrying)",
-                silence,
-            )
-        elif self._broker_silent and not silent:
+        """Say when the broker falls silent; when it answers again, say so and check what it holds."""
+        silence = self._silence()
+        if silence is not None:
+            if not self._silence_said:
+                self._silence_said = True
+                log.warning(
+                    "the broker has not answered for %.0f s: not ready, and /metrics holds no figures until it"
+                    " does (the consumer keeps retrying)",
+                    silence,
+                )
+        elif self._check_owed and (self._checking is None or self._checking.done()):
             log.warning("the broker answers again: checking that it still holds what this worker counted")
-            self._checking = asyncio.ensure_future(self._start_over_if_the_broker_lost_data())
+            self._check_owed = self._silence_said = False
+            self._checking = asyncio.ensure_future(self._check_after_a_silence())
             self._checking.add_done_callback(self._checked)
-        self._broker_silent = silent
+
+    def _silence(self) -> float | None:
+        """:meth:`broker_silent_for`, noting that a check is owed once the broker answers again (by
+        whoever saw the silence first: a readiness probe may see it before the output timer)."""
+        silence = self.broker_silent_for()
+        if silence is not None:
+            self._check_owed = True
+        return silence
+
+    async def _check_after_a_silence(self) -> None:
+        """No flush, hence no commit, until checked: input read from a broker that lost data must
+        not be committed there before this worker starts over (it would never be read again)."""
+        async with self.processor.flushes_held():
+            await self._start_over_if_the_broker_lost_data()
 
     def _checked(self, check: asyncio.Future[None]) -> None:
         if not check.cancelled() and check.exception() is not None:
@@ -267,10 +285,10 @@ class Engine:
         stale, however fresh they looked)."""
         if not self._ready or self.app.rebalancing:
             return "tables are recovering"
-        silence = self.broker_silent_for()
+        silence = self._silence()
         if silence is not None:
             return f"the broker has not answered for {silence:.0f} s"
-        if self._checking is not None and not self._checking.done():
+        if self._check_owed or (self._checking is not None and not self._checking.done()):
             return "the broker answers again: checking that it still holds what this worker counted"
         return None
 
@@ -292,12 +310,10 @@ class Engine:
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
         if self._discard_recovered:
             try:
-                async with self.processor.lock:
-                    discarded = await self.tables.discard_everything()
+                await self._discard_what_the_old_image_left()
             except BaseException as exc:  # cancelled by a new rebalance, or a send failed: again, whole
-                self._start_over(f"could not delete what the changelogs held from before ({exc!r})")
+                await self._start_over(f"could not check or delete what the changelogs held from before ({exc!r})")
             self._discard_recovered = False
-            log.warning("started over: deleted the %d records the changelogs held from before", discarded)
         try:
             await self._start_over_if_the_broker_lost_data()
         except Exception as exc:  # the check must not fail the recovery: say so, check at the next one
@@ -305,42 +321,60 @@ class Engine:
         async with self.processor.lock:
             self._rebuild()
 
+    async def _discard_what_the_old_image_left(self) -> None:
+        """The first recovery after a start over: what the changelogs hold was written before it.
+        Writes the old image had queued while the broker was away reach the new broker when it
+        answers (the producer retries them), so a broker back empty may hold a few. When anything
+        recovered, a deal's watermarks included, is ahead of the broker's logs, it is all deleted
+        through the changelogs; when nothing is (the start over was needless), all of it is kept."""
+        read = self._read_offsets()
+        for tp, offset in self._deal_watermarks().items():
+            read[tp] = max(offset, read.get(tp, -1))
+        ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()}) if read else {}
+        ahead = sorted(f"{tp.topic}[{tp.partition}]" for tp, end in ends.items() if end <= read[tp])
+        if not ahead:
+            log.warning("started over: what the changelogs hold is consistent with the broker, and is kept")
+            return
+        async with self.processor.lock:
+            discarded = await self.tables.discard_everything()
+        log.warning(
+            "started over: what the changelogs hold is ahead of the broker on %s: deleted its %d records",
+            ", ".join(ahead),
+            discarded,
+        )
+
+    def _deal_watermarks(self) -> dict[TP, int]:
+        """The highest input offset any deal record has absorbed, per input partition."""
+        return {
+            TP(*where): offset
+            for where, offset in self.processor.deal_watermarks(self.tables.deals.data.values()).items()
+        }
+
     async def _start_over_if_the_broker_lost_data(self) -> None:
         """The broker must still hold what the tables hold. A broker back empty or topics recreated
         leave the tables ahead of it: served as fresh, impossible to rebuild, and skipping the new
         events as redeliveries. This worker then starts over from the broker. Checked once the
         tables are recovered, before the input resumes, and when the broker answers after a silence.
 
-        Starting over deletes what the changelogs hold, so the evidence must be firm: the logs still
-        end too early a moment later (a new leader's high watermark can lag for an instant), and the
-        group has no committed offset on those input partitions (a broker that lost its data lost its
-        groups too; and with nothing committed, the new image reads all of the input again)."""
+        The logs must still end too early a moment later (a new leader's high watermark can lag for
+        an instant). A start over for nothing costs a restart, not data: the new image deletes what
+        it recovers only when that too is ahead of the broker."""
         behind = await self._logs_behind_the_tables()
         if not behind:
             return
         await asyncio.sleep(LOSS_CONFIRM_SECONDS)
         behind = await self._logs_behind_the_tables()
-        if not behind:
-            return
-        said = "; ".join(
-            f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read}"
-            for tp, (read, end) in sorted(behind.items())
-        )
-        inputs = set(self.processor.topic_of)
-        owned = {tp for tp in self.app.assignor.assigned_actives() if tp.topic in inputs}
-        committed = await committed_offsets(
-            self.bootstrap, self.settings.app_id, inputs, **client_options(self.settings)
-        )
-        kept = sorted(f"{topic}[{partition}]" for topic, partition in committed if TP(topic, partition) in owned)
-        if kept:
-            log.warning(
-                "the broker's logs end below what this worker read (%s), yet the group has committed offsets on %s:"
-                " not starting over (the next rebalance checks again)",
-                said,
-                ", ".join(kept),
-            )
-            return
-        self._start_over("the broker lost data this worker holds: " + said)
+        if behind:
+            await self._start_over(_lost(behind))
+
+    async def _before_reading_again(self, partitions: set[TP]) -> None:
+        """The group's committed offsets on ``partitions`` are past their logs' ends: the broker lost
+        data (no confirmation needed). If the tables hold any of it, start over; else (a new image,
+        or tables that never read these partitions) the transport reads them from their start."""
+        behind = await self._logs_behind_the_tables()
+        if behind:
+            past = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions))
+            await self._start_over(f"the group's committed offsets are past the end of {past}; {_lost(behind)}")
 
     async def _logs_behind_the_tables(self) -> dict[TP, tuple[int, int]]:
         """The partitions whose log ends at or below what the tables read: (read, end)."""
@@ -350,7 +384,12 @@ class Engine:
         ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()})
         return {tp: (read[tp], end) for tp, end in ends.items() if end <= read[tp]}
 
-    def _start_over(self, why: str) -> NoReturn:
+    async def _start_over(self, why: str) -> NoReturn:
+        """Let the producer finish what it is sending first: a request cut off by the new image was
+        seen to leave a Tansu partition whose end counts a record no fetch returns, and Faust's
+        recovery then waits for it forever. What it sends is checked by the new image anyway."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.app.producer.flush(), FLUSH_BEFORE_STARTING_OVER_SECONDS)
         start_over(why, wipe=Path(self.app.conf.tabledir))
 
     def _read_offsets(self) -> dict[TP, int]:
@@ -397,3 +436,10 @@ class Engine:
             sum(map(len, states.values())),
             time.monotonic() - started,
         )
+
+
+def _lost(behind: dict[TP, tuple[int, int]]) -> str:
+    return "the broker lost data this worker holds: " + "; ".join(
+        f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read}"
+        for tp, (read, end) in sorted(behind.items())
+    )

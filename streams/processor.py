@@ -237,6 +237,10 @@ class BatchProcessor:
         """Deliveries the next flush must see acknowledged before it writes deal records."""
         self._deliveries.extend(deliveries)
 
+    def flushes_held(self) -> asyncio.Lock:
+        """Held, no flush starts (so no input offset is acked and committed) until released."""
+        return self._flushing
+
     async def flush(self) -> None:
         """Make everything taken so far durable: outputs and dead letters acknowledged, then each
         changed deal and tally on its changelog.
@@ -350,6 +354,16 @@ class BatchProcessor:
             if offset >= 0:
                 absorbed[where] = offset
         return absorbed
+
+    def deal_watermarks(self, records: Iterable[bytes]) -> dict[tuple[str, int], int]:
+        """The highest offset the deal ``records`` have absorbed, per input (topic, partition)."""
+        names = {DEAL_TOPIC_OF[kind]: name for name, kind in self.topic_of.items() if kind in DEAL_TOPIC_OF}
+        highest: dict[tuple[str, int], int] = {}
+        for record in records:
+            for topic, partition, offset in decode_deal(record)[1].offsets:
+                where = (names.get(topic, topic), partition)
+                highest[where] = max(offset, highest.get(where, -1))
+        return highest
 
     def forget_global_writes(self) -> None:
         """On a rebalance: another worker may write these reps and partitions from now on."""

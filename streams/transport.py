@@ -4,8 +4,9 @@ Faust recovers a table by reading its changelog up to the end offsets that ListO
 reports. Tansu 0.6 reports the base offset of the newest record *batch* plus one, so when
 that batch holds several records the reported end is short, and Faust silently restores a
 partial table (seen: 1498 of 1500 records). The high watermark in a fetch response is right,
-so before recovery we fetch once from just below each reported end and take the larger of
-the two. On Kafka both agree and this costs one fetch per recovery.
+so before recovery we fetch once from just below each reported end and take the fetched one
+(see :func:`fetched_highwaters` for an end that was too long). On Kafka both agree and this
+costs one fetch per recovery.
 
 Registered as the ``leadpulse://`` broker scheme through Faust's ``faust.transports`` entry
 point (see pyproject.toml); :func:`streams.app.build_app` uses it.
@@ -57,7 +58,11 @@ async def fetched_log_ends(probe: aiokafka.AIOKafkaConsumer, below: Mapping[TP, 
 
 
 async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping[TP, int]) -> dict[TP, int]:
-    """``reported`` corrected upwards by the high watermark of one fetch per partition."""
+    """``reported`` replaced by the high watermark of one fetch per partition, where one answered.
+
+    Usually that raises a short end. It can also lower one: a Tansu partition written to just as the
+    broker came back empty was seen to report an end of 1 to ListOffsets while fetches answered a
+    high watermark of 0 and no record, and Faust's recovery then waited forever for that record."""
     answered = await fetched_log_ends(probe, reported)
     pending = set(reported) - set(answered)
     if pending:  # recovery will trust the reported ends, which may be short on Tansu
@@ -66,7 +71,7 @@ async def fetched_highwaters(probe: aiokafka.AIOKafkaConsumer, reported: Mapping
             sorted(f"{tp.topic}[{tp.partition}]" for tp in pending),
             PROBE_TIMEOUT_SECONDS,
         )
-    return {tp: max(end, answered.get(tp, end)) for tp, end in reported.items()}
+    return {tp: answered.get(tp, end) for tp, end in reported.items()}
 
 
 class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -104,6 +109,34 @@ class Consumer(FetchedBatches, faust_aiokafka.Consumer):
         ``below[tp]``; the partitions whose fetch did not answer are left out."""
         thread: Any = self._thread
         return await fetched_log_ends(thread._probe_consumer(), below)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets, less those past the end of their partition's log.
+
+        Such an offset belongs to data the broker lost (writes queued before it came back empty,
+        delivered after). aiokafka would reset the position to the log's start, but Faust keeps
+        the offset as read and silently drops every record below it. So the partition is read from
+        its start, as Kafka's ``auto.offset.reset`` means."""
+        await super().perform_seek()  # type: ignore[misc]
+        committed: Any = self._committed_offset  # type: ignore[attr-defined]
+        suspect = {tp: offset for tp, offset in committed.items() if offset and tp in self.assignment()}
+        if not suspect:
+            return
+        past = {tp: end for tp, end in (await self.log_ends(suspect)).items() if suspect[tp] > end}
+        before_reading_again = getattr(self.app, "before_reading_again", None)
+        if past and before_reading_again is not None:
+            await before_reading_again(set(past))  # the engine starts over if its tables hold that data
+        for tp, end in past.items():
+            log.warning(
+                "the group's committed offset on %s[%d] is %d, past the end of its log (%d): the broker lost"
+                " data; reading the partition from its start",
+                tp.topic,
+                tp.partition,
+                suspect[tp],
+                end,
+            )
+            committed[tp] = None
+            await self.seek(tp, 0)  # type: ignore[attr-defined]
 
     def broker_silence_seconds(self, now_ms: float) -> float | None:
         """Seconds since the broker last answered a fetch for any assigned partition; None when

@@ -334,3 +334,14 @@ def test_sources_stages_and_lost_reasons_beyond_the_closed_sets_are_exported_as_
     assert harness.value("leadpulse_label_values_folded", label="stage") == 2
     assert harness.value("leadpulse_label_values_folded", label="lost_reason") == 2
     assert harness.value("leadpulse_deals_lost_by_reason", team="unassigned", reason="other", period="day") == 2
+
+
+def test_deal_watermarks_name_the_input_topics(harness: Harness) -> None:
+    """What a start over checks a recovered deal table against: each input partition's highest offset."""
+    harness.deals_in(
+        harness.message("crm.deal-stages", 2, "d-1", stage("d-1", "ann", NOW - 600, "new", "s-1"), offset=7),
+        harness.message("crm.calls", 2, "d-1", call("d-1", "ann", NOW - 300, "c-1"), offset=41),
+        harness.message("crm.calls", 2, "d-1", call("d-1", "ann", NOW - 200, "c-2"), offset=40),
+    )
+    records = list(harness.deals.values())
+    assert harness.processor.deal_watermarks(records) == {("crm.deal-stages", 2): 7, ("crm.calls", 2): 41}
