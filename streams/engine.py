@@ -9,16 +9,12 @@ its health metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any, NoReturn
-
-from faust.types import TP
+from typing import Any
 
 from schemas.outputs import DeadLetterRecord
 from streams.api.cluster import Gatherer
@@ -26,6 +22,7 @@ from streams.api.local import LocalView
 from streams.api.routes import register_routes
 from streams.api.service import Api
 from streams.app import build_app
+from streams.broker_loss import BrokerLossCheck
 from streams.codec import deal_partition, decode_deal
 from streams.config import Settings
 from streams.deadletter import KEY_KEPT_BYTES
@@ -41,7 +38,6 @@ from streams.processor import BatchProcessor
 from streams.profile_sync import ProfileSync
 from streams.profiles import RepDirectory
 from streams.rollups import Rollups
-from streams.start_over import discard_what_recovery_finds, start_over
 from streams.tables import Tables, declare_tables
 from streams.topics import TopicLayout, changelog_name, topic_names
 
@@ -49,8 +45,6 @@ log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 60.0
 TICK_SECONDS = 0.5
-FLUSH_BEFORE_STARTING_OVER_SECONDS = 10.0
-LOSS_CONFIRM_SECONDS = 3.0  # see Engine._start_over_if_the_broker_lost_data
 SCRAPE_SYNC_WORK = 200_000  # a scrape takes in a few profile changes at most (see ProfileSync)
 
 
@@ -151,11 +145,11 @@ class Engine:
         self._silence_said = False
         self._check_owed = False  # the broker was silent: check what it holds before being ready again
         self._checking: asyncio.Future[None] | None = None  # after a silence: does the broker hold our input?
-        self._discard_recovered = discard_what_recovery_finds()
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
-        self.app.before_reading_again = self._before_reading_again  # read by streams/transport.py
+        self.broker_loss = BrokerLossCheck(self.app, self.processor, self.tables)
+        self.app.before_reading_again = self.broker_loss.before_reading_again  # read by streams/transport.py
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
 
@@ -210,7 +204,7 @@ class Engine:
         elif self._check_owed and (self._checking is None or self._checking.done()):
             log.warning("the broker answers again: checking that it still holds what this worker counted")
             self._check_owed = self._silence_said = False
-            self._checking = asyncio.ensure_future(self._check_after_a_silence())
+            self._checking = asyncio.ensure_future(self.broker_loss.after_silence())
             self._checking.add_done_callback(self._checked)
 
     def _silence(self) -> float | None:
@@ -220,12 +214,6 @@ class Engine:
         if silence is not None:
             self._check_owed = True
         return silence
-
-    async def _check_after_a_silence(self) -> None:
-        """No flush, hence no commit, until checked: input read from a broker that lost data must
-        not be committed there before this worker starts over (it would never be read again)."""
-        async with self.processor.flushes_held():
-            await self._start_over_if_the_broker_lost_data()
 
     def _checked(self, check: asyncio.Future[None]) -> None:
         if not check.cancelled() and check.exception() is not None:
@@ -308,106 +296,9 @@ class Engine:
             self.processor.forget_global_writes()
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
-        if self._discard_recovered:
-            try:
-                await self._discard_what_the_old_image_left()
-            except BaseException as exc:  # cancelled by a new rebalance, or a send failed: again, whole
-                await self._start_over(f"could not check or delete what the changelogs held from before ({exc!r})")
-            self._discard_recovered = False
-        try:
-            await self._start_over_if_the_broker_lost_data()
-        except Exception as exc:  # the check must not fail the recovery: say so, check at the next one
-            log.warning("could not check what the broker holds (%r); the next rebalance checks again", exc)
+        await self.broker_loss.after_recovery()
         async with self.processor.lock:
             self._rebuild()
-
-    async def _discard_what_the_old_image_left(self) -> None:
-        """The first recovery after a start over: what the changelogs hold was written before it.
-        Writes the old image had queued while the broker was away reach the new broker when it
-        answers (the producer retries them), so a broker back empty may hold a few. When anything
-        recovered, a deal's watermarks included, is ahead of the broker's logs, it is all deleted
-        through the changelogs; when nothing is (the start over was needless), all of it is kept."""
-        read = self._read_offsets()
-        for tp, offset in self._deal_watermarks().items():
-            read[tp] = max(offset, read.get(tp, -1))
-        ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()}) if read else {}
-        ahead = sorted(f"{tp.topic}[{tp.partition}]" for tp, end in ends.items() if end <= read[tp])
-        if not ahead:
-            log.warning("started over: what the changelogs hold is consistent with the broker, and is kept")
-            return
-        async with self.processor.lock:
-            discarded = await self.tables.discard_everything()
-        log.warning(
-            "started over: what the changelogs hold is ahead of the broker on %s: deleted its %d records",
-            ", ".join(ahead),
-            discarded,
-        )
-
-    def _deal_watermarks(self) -> dict[TP, int]:
-        """The highest input offset any deal record has absorbed, per input partition."""
-        return {
-            TP(*where): offset
-            for where, offset in self.processor.deal_watermarks(self.tables.deals.data.values()).items()
-        }
-
-    async def _start_over_if_the_broker_lost_data(self) -> None:
-        """The broker must still hold what the tables hold. A broker back empty or topics recreated
-        leave the tables ahead of it: served as fresh, impossible to rebuild, and skipping the new
-        events as redeliveries. This worker then starts over from the broker. Checked once the
-        tables are recovered, before the input resumes, and when the broker answers after a silence.
-
-        The logs must still end too early a moment later (a new leader's high watermark can lag for
-        an instant). A start over for nothing costs a restart, not data: the new image deletes what
-        it recovers only when that too is ahead of the broker."""
-        behind = await self._logs_behind_the_tables()
-        if not behind:
-            return
-        await asyncio.sleep(LOSS_CONFIRM_SECONDS)
-        behind = await self._logs_behind_the_tables()
-        if behind:
-            await self._start_over(_lost(behind))
-
-    async def _before_reading_again(self, partitions: set[TP]) -> None:
-        """The group's committed offsets on ``partitions`` are past their logs' ends: the broker lost
-        data (no confirmation needed). If the tables hold any of it, start over; else (a new image,
-        or tables that never read these partitions) the transport reads them from their start."""
-        behind = await self._logs_behind_the_tables()
-        if behind:
-            past = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions))
-            await self._start_over(f"the group's committed offsets are past the end of {past}; {_lost(behind)}")
-
-    async def _logs_behind_the_tables(self) -> dict[TP, tuple[int, int]]:
-        """The partitions whose log ends at or below what the tables read: (read, end)."""
-        read = self._read_offsets()
-        if not read:
-            return {}
-        ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()})
-        return {tp: (read[tp], end) for tp, end in ends.items() if end <= read[tp]}
-
-    async def _start_over(self, why: str) -> NoReturn:
-        """Let the producer finish what it is sending first: a request cut off by the new image was
-        seen to leave a Tansu partition whose end counts a record no fetch returns, and Faust's
-        recovery then waits for it forever. What it sends is checked by the new image anyway."""
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.app.producer.flush(), FLUSH_BEFORE_STARTING_OVER_SECONDS)
-        start_over(why, wipe=Path(self.app.conf.tabledir))
-
-    def _read_offsets(self) -> dict[TP, int]:
-        """The highest offset the tables hold of each input partition this worker owns (counted by
-        the intake tallies) and of each changelog partition recovery read. The second is Faust's
-        recovery consistency check, which crashes the worker instead: build_app turns it off."""
-        inputs = set(self.processor.topic_of)
-        owned = [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
-        read = {
-            TP(topic, partition): offset
-            for (topic, partition), offset in self.processor.absorbed_offsets(owned).items()
-        }
-        recovery = self.app.tables.recovery
-        for tp in recovery.active_tps:
-            offset = recovery.active_offsets.get(tp)
-            if offset is not None and offset >= 0:
-                read[tp] = offset
-        return read
 
     def _rebuild(self) -> None:
         started = time.monotonic()
@@ -436,10 +327,3 @@ class Engine:
             sum(map(len, states.values())),
             time.monotonic() - started,
         )
-
-
-def _lost(behind: dict[TP, tuple[int, int]]) -> str:
-    return "the broker lost data this worker holds: " + "; ".join(
-        f"{tp.topic}[{tp.partition}] ends at offset {end}, this worker read up to {read}"
-        for tp, (read, end) in sorted(behind.items())
-    )
