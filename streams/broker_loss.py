@@ -63,8 +63,7 @@ class BrokerLossCheck:
         read = self._read_offsets()
         for tp, offset in self._deal_watermarks().items():
             read[tp] = max(offset, read.get(tp, -1))
-        ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()}) if read else {}
-        ahead = sorted(f"{tp.topic}[{tp.partition}]" for tp, end in ends.items() if end <= read[tp])
+        ahead = sorted(f"{tp.topic}[{tp.partition}]" for tp in await self._logs_behind(read))
         if not ahead:
             log.warning("started over: what the changelogs hold is consistent with the broker, and is kept")
             return
@@ -110,8 +109,10 @@ class BrokerLossCheck:
             await self._start_over(f"the group's committed offsets are past the end of {past}; {_lost(behind)}")
 
     async def _logs_behind_the_tables(self) -> dict[TP, tuple[int, int]]:
-        """The partitions whose log ends at or below what the tables read: (read, end)."""
-        read = self._read_offsets()
+        return await self._logs_behind(self._read_offsets())
+
+    async def _logs_behind(self, read: dict[TP, int]) -> dict[TP, tuple[int, int]]:
+        """The partitions whose log ends at or below what was ``read`` of them: (read, end)."""
         if not read:
             return {}
         ends = await self.app.consumer.log_ends({tp: offset + 1 for tp, offset in read.items()})
@@ -129,11 +130,8 @@ class BrokerLossCheck:
         the intake tallies) and of each changelog partition recovery read. The second is Faust's
         recovery consistency check, which crashes the worker instead: build_app turns it off."""
         inputs = set(self.processor.topic_of)
-        owned = [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
-        read = {
-            TP(topic, partition): offset
-            for (topic, partition), offset in self.processor.absorbed_offsets(owned).items()
-        }
+        owned = [tp for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
+        read: dict[TP, int] = dict(self.processor.absorbed_offsets(owned))  # type: ignore[arg-type]  # keyed as given
         recovery = self.app.tables.recovery
         for tp in recovery.active_tps:
             offset = recovery.active_offsets.get(tp)

@@ -344,8 +344,8 @@ class BatchProcessor:
         intake.put()
 
     def absorbed_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """The highest offset counted of each input (topic, partition), for those that counted any:
-        the broker's log of that partition must end past it."""
+        """The highest offset counted of each input (topic, partition), for those that counted any,
+        keyed as given (a Faust ``TP`` stays one): the broker's log of that partition must end past it."""
         absorbed = {}
         for where in partitions:
             topic, partition = where

@@ -48,7 +48,7 @@ class TopReasons:
 
 
 class FoldedValues:
-    """Distinct values a closed label (``source``, ``stage``, ``lost_reason``) exported as ``other``."""
+    """Distinct values of a label exported as ``other`` (kept up to a bound, to be counted)."""
 
     def __init__(self) -> None:
         self.values: set[str] = set()
@@ -70,7 +70,7 @@ class LabelBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.kept: set[str] = set()
-        self.folded: set[str] = set()
+        self.folded = FoldedValues()
 
     def __call__(self, value: str) -> str:
         if value in self.kept:
@@ -78,8 +78,7 @@ class LabelBudget:
         if len(self.kept) < self.limit:
             self.kept.add(value)
             return value
-        if len(self.folded) < FOLDED_COUNTED_AT_MOST:
-            self.folded.add(value)
+        self.folded.add(value)
         return OTHER
 
 
@@ -100,7 +99,6 @@ class LabelBudgets:
 
     def folded_counts(self) -> dict[str, int]:
         """Distinct values exported as ``other``, per label (``leadpulse_label_values_folded``)."""
-        closed = {"source": self.source, "stage": self.stage, "lost_reason": self.lost_reason}
-        return {label: len(budget.folded) for label, budget in self.by_label().items()} | {
-            label: len(folded.values) for label, folded in closed.items()
-        }
+        folded = {label: budget.folded for label, budget in self.by_label().items()}
+        folded |= {"source": self.source, "stage": self.stage, "lost_reason": self.lost_reason}
+        return {label: len(values.values) for label, values in folded.items()}
