@@ -85,19 +85,31 @@ CATALOG_SAMPLES = [
 EVERY_FIGURE = [*SPEC_SAMPLES, *CATALOG_SAMPLES, "leadpulse_events_rejected_total", "leadpulse_events_processed_total"]
 
 
+@dataclass(frozen=True)
+class Unmet:
+    """A condition's falsy answer that says what it saw, for :func:`wait_until`'s failure."""
+
+    seen: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> object:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` and what the last
+    poll saw: its answer (an :class:`Unmet` says more than False), or the error it raised."""
     deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    last: str = "nothing: the condition was never polled"
     while time.monotonic() < deadline:
         try:
             result = condition()
             if result:
                 return result
+            last = f"answered {result.seen if isinstance(result, Unmet) else repr(result)}"
         except (OSError, urllib.error.URLError, ValueError) as exc:
-            last_error = exc
+            last = f"raised {exc!r}"
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; the last poll {last}")
 
 
 @dataclass
@@ -135,15 +147,20 @@ class WorkerProcess:
         wait_until(self.ready, 90, f"worker {self.app_id} to be ready (log: {self.data_dir / 'worker.log'})")
         return self
 
-    def ready(self) -> bool:
+    def ready(self) -> bool | Unmet:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"worker exited with {self.process.returncode}; see {self.data_dir / 'worker.log'}")
         try:
             with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
                 return response.status == 200
-        except urllib.error.HTTPError:
-            return False
+        except urllib.error.HTTPError as error:
+            return Unmet(f"{error.code} from /health/ready: {error.read().decode(errors='replace')[:300]}")
+
+    def has_processed(self, expected: float) -> bool | Unmet:
+        """Whether ``leadpulse_events_processed_total`` is ``expected``; if not, what it is."""
+        processed = total(self.scrape(), "leadpulse_events_processed_total")
+        return processed == expected or Unmet(f"{processed:.0f} of {expected:.0f} events processed")
 
     def scrape_text(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:

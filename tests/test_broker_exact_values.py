@@ -114,7 +114,7 @@ def test_bad_input_is_dead_lettered_with_its_bytes_and_reason(broker: EmbeddedBr
     try:
         sent = asyncio.run(produce(broker.bootstrap, data.messages))
         records = asyncio.run(consume(broker.bootstrap, "leadpulse.dead-letter", len(data.bad)))
-        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 60, "processing")
+        wait_until(lambda: worker.has_processed(sent), 60, "processing")
     finally:
         worker.stop()
     letters = [json.loads(record.value) for record in records]
@@ -131,7 +131,7 @@ def test_restart_recovers_state_from_the_changelog(broker: EmbeddedBroker, tmp_p
     data = build(time.time(), random_deals=30)
     worker = WorkerProcess(broker.bootstrap, "restart", tmp_path / "worker").start()
     sent = asyncio.run(produce(broker.bootstrap, data.messages))
-    wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 60, "processing")
+    wait_until(lambda: worker.has_processed(sent), 60, "processing")
     before = worker.scrape()
     worker.stop()
     worker.start()

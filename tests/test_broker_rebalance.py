@@ -117,7 +117,7 @@ def test_a_worker_joins_and_another_leaves_while_events_flow(broker: EmbeddedBro
         except AssertionError as failure:
             raise AssertionError(f"{failure}; they export {processed[-1:]} processed") from None
         truth.start()
-        wait_until(lambda: total(truth.scrape(), "leadpulse_events_processed_total") == len(messages), 120, "the truth")
+        wait_until(lambda: truth.has_processed(len(messages)), 120, "the truth")
         expected, actual = settled(truth, remaining)
         found: dict[str, tuple] = {}
 

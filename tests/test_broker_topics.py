@@ -15,7 +15,7 @@ from streams.engine import changelog_topics
 from streams.tables import DEALS, REP_PROFILES
 from streams.topics import ensure_topics
 from tests.dataset import build
-from tests.harness import WorkerProcess, produce, select, total, wait_until
+from tests.harness import WorkerProcess, produce, select, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def test_existing_topics_with_other_partition_counts(broker: EmbeddedBroker, tmp
     worker = WorkerProcess(broker.bootstrap, "existing", tmp_path / "worker").start()
     try:
         sent = asyncio.run(produce(broker.bootstrap, data.messages))
-        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 60, "processing")
+        wait_until(lambda: worker.has_processed(sent), 60, "processing")
         samples = worker.scrape()
     finally:
         worker.stop()

@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from streams.broker import EmbeddedBroker
-from tests.harness import WorkerProcess, get_json, produce, simulated_messages, total, wait_until
+from tests.harness import WorkerProcess, get_json, produce, simulated_messages, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_the_page_shows_the_floor_from_the_api(
     worker = WorkerProcess(broker.bootstrap, "page", tmp_path / "worker").start()
     try:
         sent = asyncio.run(produce(broker.bootstrap, messages))
-        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 90, "input processed")
+        wait_until(lambda: worker.has_processed(sent), 90, "input processed")
         teams = get_json(worker.url + "/teams")["teams"]
         assert len(teams) == 3
         browser.get(worker.url + "/")
@@ -106,7 +106,7 @@ def test_the_page_asks_for_the_token_and_then_shows_the_floor(
     ).start()
     try:
         sent = asyncio.run(produce(broker.bootstrap, simulated_messages(5 * 60, rate=2)))
-        wait_until(lambda: total(worker.scrape(), "leadpulse_events_processed_total") == sent, 90, "input processed")
+        wait_until(lambda: worker.has_processed(sent), 90, "input processed")
         browser.get(worker.url + "/")  # the shell itself needs no token
         form = browser.find_element(By.ID, "token")
         WebDriverWait(browser, 30).until(lambda driver: form.is_displayed())
