@@ -11,9 +11,9 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streams.config import load_settings
-from streams.engine import changelog_topics
-from streams.simulate import CrmSimulation, Message
-from streams.topics import ensure_topics
+from streams.kafka.topics import ensure_topics
+from streams.simulator.floor import CrmSimulation, Message
+from streams.worker.engine import changelog_topics
 
 HOUR, DAY = 3600.0, 86400.0
 

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.consumers import DEAL_TOPICS
 from bench.dataset import iso, produce_at
 from bench.throughput import leadpulse_env, ready, wait
-from streams.topics import committed_total
+from streams.kafka.topics import committed_total
 
 PROBE_SECONDS = 0.1
 POLL_SECONDS = 0.01

@@ -24,9 +24,9 @@ from pathlib import Path
 from bench.consumers import DEAL_TOPICS
 from bench.dataset import open_deals, prepare, produce
 from bench.throughput import leadpulse_env, ready, wait
-from streams.broker import EmbeddedBroker
-from streams.tables import DEALS
-from streams.topics import committed_total
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.topics import committed_total
+from streams.state.tables import DEALS
 
 STORES = ("memory", "rocksdb")
 

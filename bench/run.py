@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import latency, restart, series, throughput
 from bench.dataset import prepare, produce, simulated
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 
 SECTIONS = ("throughput", "latency", "restart", "series")
 

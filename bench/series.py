@@ -24,15 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from streams.config import load_settings
-from streams.deadletter import InputMessage
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
-from streams.periods import Calendar
-from streams.processor import BatchProcessor, DictKeyStore
-from streams.profile_sync import ProfileSync
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
-from streams.simulate import SOURCES, CrmSimulation
+from streams.fold.periods import Calendar
+from streams.ingest.deadletter import InputMessage
+from streams.ingest.processor import BatchProcessor
+from streams.simulator.floor import SOURCES, CrmSimulation
+from streams.state.keystore import DictKeyStore
+from streams.state.profile_sync import ProfileSync
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
 
 BATCH = 2000
 LIVE_HOURS = 2

@@ -3,7 +3,7 @@
 Each consumer runs as its own process(es) on a fresh consumer group over the same input. The
 clock starts at the group's first commit and stops when its committed offsets cover the input:
 (offsets committed in between) / (seconds in between), polled twice a second from outside the
-group (``streams.topics.committed_total``). Start-up and the group join are not counted; every
+group (``streams.kafka.topics.committed_total``). Start-up and the group join are not counted; every
 consumer commits about every second, so the figure is good to a second or so of the run.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.consumers import COMMIT_SECONDS, DEAL_TOPICS
-from streams.broker import free_port
-from streams.topics import committed_total
+from streams.kafka.broker import free_port
+from streams.kafka.topics import committed_total
 
 POLL_SECONDS = 0.5
 

@@ -26,7 +26,7 @@ def _logging(settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.runner import broker_for, run_worker
+    from streams.worker.runner import broker_for, run_worker
 
     settings = _settings_or_exit()
     _logging(settings)
@@ -37,8 +37,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Embedded broker, one worker and the simulator (a child process) together."""
-    from streams.runner import broker_for, run_worker
-    from streams.start_over import before_starting_over
+    from streams.kafka.start_over import before_starting_over
+    from streams.worker.runner import broker_for, run_worker
 
     settings = _settings_or_exit()
     _logging(settings)
@@ -76,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.simulate import run_simulator
+    from streams.simulator.run import run_simulator
 
     settings = _settings_or_exit()
     _logging(settings)

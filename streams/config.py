@@ -18,8 +18,9 @@ from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
+from streams.fold.facts import DealTopic
+from streams.fold.periods import PeriodKind
 from streams.fold.sla import SlaPolicy, policy_from
-from streams.periods import PeriodKind
 
 ENV_PREFIX = "LEADPULSE_"
 NESTED_DELIMITER = "__"
@@ -230,3 +231,8 @@ def load_settings(**overrides: object) -> Settings:
         field = re.search(r'field "([^"]+)"', str(exc))
         name = env_name((field.group(1),)) if field else "a LEADPULSE_ variable"
         raise ConfigError(f"invalid configuration:\n  {name}: not valid JSON ({exc.__cause__})") from None
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Deal topic (``"calls"``) -> the configured Kafka topic name, as the ``topic`` label shows it."""
+    return {topic.name.lower(): str(getattr(settings.topics, topic.name.lower())) for topic in DealTopic}

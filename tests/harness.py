@@ -20,9 +20,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
 from streams.config import load_settings
-from streams.simulate import CrmSimulation
+from streams.kafka.broker import free_port
+from streams.simulator.floor import CrmSimulation
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from streams.api.deals import deal_body
 from streams.fold.contributions import FoldContext
+from streams.fold.periods import Calendar
 from streams.fold.sla import SlaPolicy
-from streams.periods import Calendar
 from tests.test_fold_rules import T0, build, call, email, stage
 from tests.test_outputs import Profiles, profile
 

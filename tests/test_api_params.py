@@ -8,7 +8,7 @@ import pytest
 
 from streams.api.auth import authorized
 from streams.api.params import BadParameter, limit_of, period_of
-from streams.periods import Calendar, PeriodKind
+from streams.fold.periods import Calendar, PeriodKind
 
 BERLIN = Calendar("Europe/Berlin")
 NOW = datetime.fromisoformat("2024-03-05T23:30:00+01:00").timestamp()  # a Tuesday, late evening

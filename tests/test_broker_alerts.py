@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from tests.harness import WorkerProcess, produce, read_topic, wait_until
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from tests.dataset import SLA_BY_SOURCE, build
 from tests.harness import (
     CATALOG_SAMPLES,

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker
-from streams.config import load_settings
-from streams.engine import changelog_topics
-from streams.topics import committed_offsets, committed_total, ensure_topics, topic_names
+from streams.config import load_settings, topic_names
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.topics import committed_offsets, committed_total, ensure_topics
+from streams.worker.engine import changelog_topics
 from tests.harness import (
     EVERY_FIGURE,
     Sample,

@@ -1,7 +1,7 @@
 """Event-sourced means restartable: ``kill -9`` mid-stream changes no final value, with either store.
 
 With the persistent store the killed worker's disk is also checked against the changelog: it must
-hold exactly the changelog's records up to the offset it says it persisted (streams/stores.py),
+hold exactly the changelog's records up to the offset it says it persisted (streams/state/stores.py),
 never a value the changelog lacks; the restart then recovers from that offset."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import pytest
 from rocksdict import AccessType, Options, Rdict
 
 from schemas.events import DealEvent
-from streams.broker import EmbeddedBroker
-from streams.codec import decode_deal
-from streams.config import load_settings
-from streams.decode import decode
-from streams.processor import DEAL_TOPIC_OF
-from streams.stores import RocksStore
-from streams.tables import DEALS, REP_PROFILES
-from streams.topics import changelog_name, committed_offsets, committed_total, topic_names
+from streams.config import load_settings, topic_names
+from streams.ingest.decode import decode
+from streams.ingest.processor import DEAL_TOPIC_OF
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.topics import changelog_name, committed_offsets, committed_total
+from streams.state.codec import decode_deal
+from streams.state.stores import RocksStore
+from streams.state.tables import DEALS, REP_PROFILES
 from tests.harness import (
     EVERY_FIGURE,
     WorkerProcess,

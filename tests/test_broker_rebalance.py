@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from tests.harness import (
     EVERY_FIGURE,
     Sample,

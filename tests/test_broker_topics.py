@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.broker import EmbeddedBroker
 from streams.config import ConfigError, load_settings
-from streams.engine import changelog_topics
-from streams.tables import DEALS, REP_PROFILES
-from streams.topics import ensure_topics
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.topics import ensure_topics
+from streams.state.tables import DEALS, REP_PROFILES
+from streams.worker.engine import changelog_topics
 from tests.dataset import build
 from tests.harness import WorkerProcess, produce, select, wait_until
 

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from streams.api.openapi import ROUTES
-from streams.broker import EmbeddedBroker
-from streams.metrics.catalog import Kind, Scope
+from streams.kafka.broker import EmbeddedBroker
 from streams.metrics.report import labels_shown, reported_specs
+from streams.metrics.spec import Kind, Scope
 from tests.dataset import MOVER, REPS, SLA_BY_SOURCE, Dataset, build
 from tests.harness import (
     CATALOG_SAMPLES,

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.events import CallLogged, DealStageChanged, EmailActivity, InputTopic, MeetingActivity, RepProfile
 from schemas.outputs import DeadLetterReason as Reason
-from streams.decode import Rejection, decode
+from streams.ingest.decode import Rejection, decode
 
 NOW = 1_700_000_000.0
 CALL = {
@@ -192,7 +192,7 @@ def test_a_timezone_that_is_not_a_zone_is_rejected_not_raised(zone: str) -> None
 def test_stored_profiles_read_back(quota: object) -> None:
     from decimal import Decimal
 
-    from streams.codec import decode_profile_history, encode_profile, encode_profile_history, profile_from_json
+    from streams.state.codec import decode_profile_history, encode_profile, encode_profile_history, profile_from_json
 
     profile = {"rep_id": "r", "team": "t", "role": "ae", "updated_at": "2023-11-14T10:00:00Z", "monthly_quota": quota}
     event = run(InputTopic.REPS, profile, key=b"r")

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import EmbeddedBroker, free_port
 from tests.harness import WorkerProcess, produce, simulated_messages, stop_process, total, wait_until
 from tests.test_deploy import DASHBOARD, DEPLOY, RULES, recorded_names, tool
 

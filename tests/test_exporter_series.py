@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
-from streams import rollups as rollups_module
 from streams.exporter import series as series_module
 from streams.exporter.collector import Ownership
 from streams.metrics.figures import FigureReader
+from streams.state import rollups as rollups_module
 from tests.test_exporter_text import parsed
 from tests.test_processor_and_collector import NOW, Harness, call
 

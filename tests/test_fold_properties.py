@@ -9,15 +9,15 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.codec import decode_profile_history, encode_deal, encode_profile_history, profile_from_json
 from streams.fold.contributions import FoldContext, full_contributions
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import ActivityFact, DealTopic, StageFact
+from streams.fold.periods import Calendar
 from streams.fold.profiles import Profile, merge
-from streams.periods import Calendar
-from streams.profile_sync import ProfileSync
-from streams.profiles import RepDirectory
-from streams.rollups import PartitionRollup, Rollups
+from streams.state.codec import decode_profile_history, encode_deal, encode_profile_history, profile_from_json
+from streams.state.profile_sync import ProfileSync
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import PartitionRollup, Rollups
 
 CALENDAR = FoldContext(Calendar("Europe/Berlin"))
 BASE = 1_700_000_000.0

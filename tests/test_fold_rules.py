@@ -18,8 +18,8 @@ from streams.fold.contributions import (
 )
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import MICRO, ActivityFact, DealTopic, StageFact
-from streams.periods import Calendar, PeriodKind
-from streams.rollups import Rollups
+from streams.fold.periods import Calendar, PeriodKind
+from streams.state.rollups import Rollups
 
 UTC_CALENDAR = FoldContext(Calendar("UTC"))
 T0 = datetime.fromisoformat("2024-03-05T10:00:00+00:00").timestamp()

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import InputTopic
-from streams.broker import EmbeddedBroker, free_port
-from streams.decode import Rejection, decode
+from streams.ingest.decode import Rejection, decode
+from streams.kafka.broker import EmbeddedBroker, free_port
 from tests.harness import WorkerProcess, read_topic, total, wait_until
 from tests.hostile import CALLS, DEALS, Hostile, call, encoded, hostile
 from tests.test_api_http import SELF, TOKEN, floor, worker_app  # noqa: F401 - floor: the fixture

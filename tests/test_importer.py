@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
 from streams.importer.lines import ExportRecord, Unreadable, parse_line
+from streams.kafka.broker import EmbeddedBroker
 from tests.dataset import build
 from tests.harness import CATALOG_SAMPLES, SPEC_SAMPLES, WorkerProcess, produce, select, settled_pair, total, wait_until
 

@@ -1,4 +1,4 @@
-"""The Faust behaviours :mod:`streams.intake` relies on, one test each, and the intake itself on a
+"""The Faust behaviours :mod:`streams.kafka.intake` relies on, one test each, and the intake itself on a
 real broker: fetched batches in, offsets committed only after a flush, a graceful stop flushes."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
-from streams import engine as engine_module
-from streams.broker import EmbeddedBroker
 from streams.config import load_settings
-from streams.deadletter import InputMessage
-from streams.intake import _INTAKES, FetchedBatches, attach_intake
-from streams.topics import TopicLayout
-from streams.transport import Consumer as LeadPulseConsumer
+from streams.ingest.deadletter import InputMessage
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.intake import _INTAKES, FetchedBatches, attach_intake
+from streams.kafka.topics import TopicLayout
+from streams.kafka.transport import Consumer as LeadPulseConsumer
+from streams.worker import engine as engine_module
 from tests.harness import produce
 
 TOPIC = "intake.input"
@@ -215,7 +215,7 @@ async def test_seek_to_committed_leaves_a_partition_without_commits_where_it_was
 async def test_the_worker_consumer_waits_for_records_as_configured(tmp_path: Path) -> None:
     """Faust passes fetch_max_wait_ms=1500 to aiokafka, fixed; aiokafka's fetcher reads it at start."""
     app = app_for("127.0.0.1:9", tmp_path)
-    app.fetch_max_wait_ms = 123  # as streams.app.build_app sets it from LEADPULSE_FETCH_MAX_WAIT_MS
+    app.fetch_max_wait_ms = 123  # as streams.worker.app.build_app sets it from LEADPULSE_FETCH_MAX_WAIT_MS
     thread = app.consumer._thread
     consumer = thread._create_worker_consumer(app.transport)
     try:

@@ -14,10 +14,11 @@ import certifi
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams import simulate, topics, transport
-from streams.app import build_app
 from streams.config import load_settings
 from streams.importer import run as importer_run
+from streams.kafka import topics, transport
+from streams.simulator import run as simulate
+from streams.worker.app import build_app
 
 PASSWORD = "pa55-never-logged"
 CASES = [

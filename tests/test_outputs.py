@@ -8,14 +8,14 @@ import orjson
 import pytest
 
 from schemas.outputs import AlertKind
-from streams.codec import profile_from_json
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import Delivery, fold
 from streams.fold.facts import DealTopic
 from streams.fold.outputs import next_due, plan
+from streams.fold.periods import Calendar
 from streams.fold.profiles import History, Profile
 from streams.fold.sla import SlaPolicy
-from streams.periods import Calendar
+from streams.state.codec import profile_from_json
 from tests.test_fold_rules import T0, build, call, email, stage
 
 DAY = 86400

@@ -18,7 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from tests.harness import WorkerProcess, get_json, produce, simulated_messages, wait_until
 
 pytestmark = pytest.mark.integration

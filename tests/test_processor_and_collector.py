@@ -10,14 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.config import load_settings
-from streams.deadletter import InputMessage
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
-from streams.periods import Calendar
-from streams.processor import BatchProcessor, DictKeyStore
-from streams.profile_sync import ProfileSync
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
+from streams.fold.periods import Calendar
+from streams.ingest.deadletter import InputMessage
+from streams.ingest.processor import BatchProcessor
+from streams.state.keystore import DictKeyStore
+from streams.state.profile_sync import ProfileSync
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
 
 NOW = datetime(2024, 3, 5, 12, 30, tzinfo=UTC).timestamp()  # mid-hour: every period is current
 
@@ -230,7 +231,7 @@ def test_a_global_table_replaying_an_older_record_loses_no_profile_and_no_count(
     harness.reps_in(
         harness.message("crm.reps", 0, "ann", {**first, "team": "amer", "updated_at": "2024-03-01T00:00:00Z"})
     )
-    from streams.codec import decode_profile_history
+    from streams.state.codec import decode_profile_history
 
     _, history = decode_profile_history(harness.profiles[b"ann"])
     assert [profile.team for profile in history] == ["emea", "apac", "amer"]

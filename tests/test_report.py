@@ -7,11 +7,11 @@ from collections import defaultdict
 
 import pytest
 
+from streams.fold.periods import PeriodKind
 from streams.metrics import catalog
 from streams.metrics.figures import FigureReader
 from streams.metrics.labels import SourceLabels
 from streams.metrics.report import Report, build_report, labels_kept, render, reported_specs
-from streams.periods import PeriodKind
 from tests.test_catalog import scenario  # noqa: F401 - the fixture
 from tests.test_processor_and_collector import NOW, Harness
 

@@ -1,5 +1,5 @@
 """The persistent store stages writes in memory and persists them, with their changelog offset,
-only once acknowledged (streams/stores.py): a restart never finds a value the changelog lacks."""
+only once acknowledged (streams/state/stores.py): a restart never finds a value the changelog lacks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import faust
 from faust.types import TP
 
-from streams.stores import RocksStore
-from streams.tables import declare_tables
+from streams.state.stores import RocksStore
+from streams.state.tables import declare_tables
 
 
 def store_in(directory: Path) -> tuple[RocksStore, str]:

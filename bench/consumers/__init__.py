@@ -4,7 +4,7 @@
 
 Each reads the four deal topics from the start in consumer group GROUP and commits about every
 second (``COMMIT_SECONDS``, LeadPulse's window in the benchmark too) until SIGTERM. The
-benchmark times them all alike, from the group's committed offsets (``streams.topics.committed_total``).
+benchmark times them all alike, from the group's committed offsets (``streams.kafka.topics.committed_total``).
 ``quix_counter`` runs in the benchmark's own virtualenv (Quix Streams is not a LeadPulse dependency).
 """
 
@@ -39,5 +39,5 @@ def run_faust(app: Any) -> None:
     import faust
 
     worker = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
-    worker.spinner = None  # at WARNING it sets the root logger to DEBUG (streams/runner.py)
+    worker.spinner = None  # at WARNING it sets the root logger to DEBUG (streams/worker/runner.py)
     worker.execute_from_commandline()

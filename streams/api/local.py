@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.api.deals import deal_body
-from streams.codec import deal_partition, decode_deal
 from streams.fold.contributions import FoldContext
 from streams.fold.outputs import instant
+from streams.fold.periods import Period
 from streams.fold.profiles import profile_at, team_at
 from streams.metrics.figures import FigureReader
 from streams.metrics.labels import SourceLabels
 from streams.metrics.report import SubjectKind, build_report
-from streams.periods import Period
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
+from streams.state.codec import deal_partition, decode_deal
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
 
 
 class NotReady(Exception):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from streams.periods import Calendar, Period, PeriodKind
+from streams.fold.periods import Calendar, Period, PeriodKind
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC).timestamp()
 LATEST = datetime(9998, 12, 31, tzinfo=UTC).timestamp()

@@ -19,8 +19,8 @@ from streams.api.local import LocalView, awaiting_lead_body
 from streams.api.models import AwaitingBody, DealBody, MetricRow, MetricsBody, PeriodBody, TeamsBody
 from streams.api.params import BadParameter, limit_of, period_of
 from streams.fold.outputs import instant
+from streams.fold.periods import Period, PeriodKind
 from streams.metrics.report import Report, SubjectKind, mentions, render
-from streams.periods import Period, PeriodKind
 
 INTERNAL = "/internal"
 

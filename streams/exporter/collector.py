@@ -22,29 +22,26 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.codec import IntakeTally
-from streams.config import Settings
+from streams.config import Settings, topic_names
 from streams.exporter.series import SeriesView, Tables
 from streams.exporter.text import Rows, TextWriter, header
 from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
 from streams.fold.worktime import working_at
 from streams.metrics import catalog
-from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.figures import (
     FigureReader,
-    Labelling,
     activity_targets,
     exported,
     with_period,
 )
 from streams.metrics.labels import LabelBudget, LabelBudgets, SourceLabels
-from streams.processor import intake_key
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
-from streams.tables import DEALS as DEALS_TABLE
-from streams.tables import REP_PROFILES as REP_PROFILES_TABLE
-from streams.topics import topic_names
+from streams.metrics.spec import Kind, Labelling, MetricSpec
+from streams.state.codec import IntakeTally, intake_key
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
+from streams.state.tables import DEALS as DEALS_TABLE
+from streams.state.tables import REP_PROFILES as REP_PROFILES_TABLE
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ from collections.abc import Iterable, Sequence
 
 from streams.exporter.text import Rows, label_text, series_text
 from streams.fold.contributions import Family, Scope
-from streams.metrics.catalog import Kind, MetricSpec
 from streams.metrics.figures import (
     Accumulator,
     FigureReader,
-    Labelling,
     Route,
     Routes,
     add_cells,
@@ -34,7 +32,8 @@ from streams.metrics.figures import (
     scopes_of,
     with_period,
 )
-from streams.rollups import ZERO, Labels, Rollups
+from streams.metrics.spec import Kind, Labelling, MetricSpec
+from streams.state.rollups import ZERO, Labels, Rollups
 
 _NONE: dict = {}
 START_OVER_SHARE = 0.5  # more changed cells than this share of the cells read: read them all instead

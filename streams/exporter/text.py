@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from prometheus_client.utils import floatToGoString
 
-from streams.metrics.catalog import Kind, MetricSpec
+from streams.metrics.spec import Kind, MetricSpec
 
 Value = float | int
 Histogram = tuple[list[tuple[str, int]], float]  # cumulative (le, count) pairs, sum

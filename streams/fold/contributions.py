@@ -27,10 +27,10 @@ from itertools import pairwise
 from streams.fold import deals
 from streams.fold.deals import DealState
 from streams.fold.facts import MICRO, ActivityFact, DealTopic
+from streams.fold.periods import Calendar
 from streams.fold.profiles import NoProfiles, ProfileLookup, profile_at, team_at
 from streams.fold.sla import SlaPolicy
 from streams.fold.worktime import business_seconds
-from streams.periods import Calendar
 
 LIFETIME = ("lifetime", "")
 LIVE = ("live", "")

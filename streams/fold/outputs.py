@@ -36,8 +36,8 @@ from streams.fold import deals
 from streams.fold.contributions import FoldContext, business_response_seconds
 from streams.fold.deals import DealState
 from streams.fold.facts import decimal_text
+from streams.fold.periods import PeriodKind
 from streams.fold.profiles import profile_at, team_at
-from streams.periods import PeriodKind
 
 _BREACH = "sla_breach:"
 _RESOLVED = "sla_resolved:"  # with the highest step breached: a reopened lead that breaches further resolves again

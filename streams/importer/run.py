@@ -23,7 +23,7 @@ from tqdm import tqdm
 from schemas.events import InputTopic
 from streams.config import Settings
 from streams.importer.lines import ExportRecord, Unreadable, parse_line
-from streams.topics import client_options
+from streams.kafka.topics import client_options
 
 IN_FLIGHT = 20_000  # records handed to the producer before waiting for their acknowledgements
 SHOWN_UNREADABLE = 50

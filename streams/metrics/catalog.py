@@ -14,90 +14,14 @@ health) are computed by the functions named in :mod:`streams.metrics.figures`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
-from streams.periods import PeriodKind
-
-if TYPE_CHECKING:
-    from streams.metrics.figures import Resolve
-
-Raw = tuple[str | None, ...]
+from streams.fold.periods import PeriodKind
+from streams.metrics.spec import CellSource, Kind, MetricSpec, Raw, Resolve, Scope
 
 # Slow-moving figures skip the hour: series cost on every scrape (SPEC §3's budget), and a deal's
 # close or stage change in "this hour" says little. The API serves every kind from the same cells.
 DEAL_PERIODS = (PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)
-
-
-class Kind(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
-
-
-class Scope(StrEnum):
-    LIFETIME = "lifetime"  # since the input topics began (counters)
-    PERIOD = "period"  # the current calendar period, one series per period kind
-    PREVIOUS_PERIOD = "previous_period"  # the period before the current one, same kinds
-    LIVE = "live"  # state now
-    ENGINE = "engine"  # about the worker itself
-
-
-@dataclass(frozen=True)
-class CellSource:
-    """How one aggregate family feeds a metric.
-
-    ``wide`` turns a cell's raw labels into values for ``names`` (None skips the cell); the
-    metric keeps its own labels and sums over the rest. ``total`` takes the cell's micro-total
-    instead of its count. For histograms the raw labels end with the bucket index. A
-    ``volatile`` source's labels depend on the moment of the read (teams now, today, the lost
-    reasons ranked now): only those may read more of ``Resolve`` than its ``Labelling`` part.
-    """
-
-    family: Family
-    names: tuple[str, ...]
-    wide: Callable[[Raw, Resolve], tuple[str, ...] | None]
-    total: bool = False
-    volatile: bool = False
-
-    @property
-    def bucketed(self) -> bool:
-        """Histogram cells: the raw labels end with the bucket index."""
-        return self.names[-1] == "bucket"
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: Kind
-    help: str
-    labels: tuple[str, ...]
-    scope: Scope = Scope.ENGINE
-    sources: tuple[CellSource, ...] = ()
-    buckets: tuple[int, ...] = ()  # histograms: upper bounds in seconds
-    periods: tuple[PeriodKind, ...] = tuple(PeriodKind)  # period metrics: the kinds exported
-
-    @cached_property  # read for every series of every scrape
-    def exposed_names(self) -> tuple[str, ...]:
-        """The sample names Prometheus sees for this family."""
-        if self.kind is Kind.COUNTER:
-            return (f"{self.name}_total",)
-        if self.kind is Kind.HISTOGRAM:
-            return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
-        return (self.name,)
-
-    @property
-    def volatile(self) -> bool:
-        """Its labels depend on the moment of the read (see :class:`CellSource`)."""
-        return any(source.volatile for source in self.sources)
-
-    @property
-    def cell_labels(self) -> tuple[str, ...]:
-        """The labels that come from the cells (``period`` is added by the scope)."""
-        return tuple(label for label in self.labels if label != "period")
 
 
 def _spec(

@@ -11,56 +11,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 
 from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
+from streams.fold.periods import Calendar, Period, PeriodKind
 from streams.fold.profiles import Profile, ProfileLookup, team_at
-from streams.metrics.catalog import CellSource, Kind, MetricSpec
-from streams.metrics.labels import OTHER, LabelBudget, LabelBudgets, SourceLabels, TopReasons, stage_label
-from streams.periods import Calendar, Period, PeriodKind
-from streams.rollups import Cells, Labels, Rollups
+from streams.metrics.labels import LabelBudgets, SourceLabels, TopReasons
+from streams.metrics.spec import CellSource, Kind, Labelling, MetricSpec, Resolve
+from streams.state.rollups import Cells, Labels, Rollups
 
 Accumulator = list[int]  # scalar: [count or micro-total]; histogram: [bucket counts..., micro-sum]
-
-
-@dataclass(frozen=True)
-class Labelling:
-    """The label mapping that holds as long as the worker runs: closed sets, topic names."""
-
-    source: SourceLabels
-    topic_name: Callable[[str], str]
-    budgets: LabelBudgets | None = field(default=None, kw_only=True)  # /metrics caps open labels; the API not
-
-    def source_label(self, source: str | None) -> str:
-        return self._counted(self.source(source), source, "source")
-
-    def stage_label(self, stage: str) -> str:
-        return self._counted(stage_label(stage), stage, "stage")
-
-    def _counted(self, label: str, value: str | None, name: str) -> str:
-        """``label``, noting ``value`` among the folded ones of /metrics when it became ``other``."""
-        if label == OTHER and value is not None and self.budgets is not None:
-            getattr(self.budgets, name).add(value)
-        return label
-
-    def capped(self, names: tuple[str, ...]) -> list[tuple[int, LabelBudget]]:
-        """The positions among ``names`` of the labels this mapping caps, with their budgets."""
-        if self.budgets is None:
-            return []
-        return [(names.index(label), budget) for label, budget in self.budgets.by_label().items() if label in names]
-
-
-@dataclass(frozen=True)
-class Resolve(Labelling):
-    """The label mapping of one read: also teams now, today's date, lost reasons ranked now."""
-
-    reason: Callable[[str | None], str]
-    team_now: Callable[[str, str | None], str]
-    today: str  # YYYY-MM-DD in the reporting timezone
-
-    def reason_label(self, reason: str | None) -> str:
-        return self._counted(self.reason(reason), reason, "lost_reason")
 
 
 CellReader = Callable[[Family], Iterable[Cells]]  # a family's cells in one scope, a dict per partition

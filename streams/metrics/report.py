@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streams.fold.facts import MICRO
+from streams.fold.periods import Period, PeriodKind
 from streams.fold.profiles import profile_at
 from streams.metrics import catalog
-from streams.metrics.catalog import Kind, MetricSpec, Scope
 from streams.metrics.figures import Accumulator, FigureReader, activity_targets
-from streams.periods import Period, PeriodKind
+from streams.metrics.spec import Kind, MetricSpec, Scope
 
 SubjectKind = Literal["rep", "team"]
 Parts = dict[str, dict[tuple[str, ...], list[float]]]  # metric -> labels -> accumulator

@@ -3,7 +3,7 @@
 Batches plan the deals they change (:meth:`Outputs.plan`); the worker's timer calls
 :meth:`Outputs.emit_due` for deals whose next SLA step or slip date has come, with no input
 needed. Either way the records are queued at once and acknowledged before the deal records
-that mark them sent are flushed to the changelog (:meth:`streams.processor.BatchProcessor.flush`,
+that mark them sent are flushed to the changelog (:meth:`streams.ingest.processor.BatchProcessor.flush`,
 :mod:`streams.fold.outputs`).
 """
 
@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from streams.codec import decode_deal, encode_deal
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
 from streams.fold.outputs import Plan, next_due, plan
+from streams.ingest.processor import YIELD_EVERY_DEALS
 from streams.outputs.schedule import AlertSchedule
-from streams.processor import YIELD_EVERY_DEALS, KeyStore, Write
+from streams.state.codec import decode_deal, encode_deal
+from streams.state.keystore import KeyStore, Write
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
 Send = Callable[[list[Record]], Awaitable[list[Awaitable[object]]]]  # queue in order; acknowledgements

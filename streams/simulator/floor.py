@@ -1,4 +1,4 @@
-"""A seeded, realistic CRM stream for demos and benchmarks (``leadpulse simulate``).
+"""A seeded, realistic CRM stream for demos and benchmarks: the schedule, with no clock or broker.
 
 Leads arrive as a Poisson process from weighted sources and are assigned round-robin to SDRs.
 Most get a first touch after a log-normal delay (median about 90 s), some wait far past the SLA,
@@ -8,31 +8,23 @@ missed), proposals go out, deals are won or lost with amounts. About 0.5% of mes
 malformed and 0.5% are repeats, so the dead-letter path and deduplication are exercised.
 
 The schedule is pure (:class:`CrmSimulation` yields messages for a time range), so the
-benchmark and the tests can use the same mix without a clock.
+benchmark and the tests can use the same mix without a clock; :mod:`streams.simulator.run`
+plays it to Kafka (``leadpulse simulate``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import itertools
-import logging
-import os
 import random
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from streams.config import Settings
-from streams.topics import client_options
-
-log = logging.getLogger(__name__)
 
 SOURCES = (
     ("inbound_demo", 30),
@@ -293,53 +285,3 @@ class CrmSimulation:
         while at < end:
             at = min(end, at + step)
             yield from self.until(at)
-
-
-async def _produce(
-    settings: Settings, *, rate: float, seed: int, duration: float | None, warmup: float, parent_pid: int | None
-) -> int:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.broker, linger_ms=10, acks="all", max_batch_size=1 << 18, **client_options(settings)
-    )
-    await producer.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    sent = 0
-    try:
-        now = time.time()
-        simulation = CrmSimulation(settings, seed=seed, rate=rate)
-        for message in [*simulation.profiles(now - warmup - 60), *simulation.backfill(now - warmup, now)]:
-            await producer.send(message.topic, message.value, key=message.key)
-            sent += 1
-        log.info("simulator: played %d messages of the last %.0f s; now %.1f events/s live", sent, warmup, rate)
-        started = time.monotonic()
-        while not stop.is_set() and (duration is None or time.monotonic() - started < duration):
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.info("simulator: the demo that started it is gone; stopping")
-                break
-            for message in simulation.until(time.time()):
-                await producer.send(message.topic, message.value, key=message.key)
-                sent += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    log.info("simulator: sent %d messages", sent)
-    return sent
-
-
-def run_simulator(
-    settings: Settings,
-    *,
-    rate: float,
-    seed: int,
-    duration: float | None,
-    warmup: float = 1800,
-    parent_pid: int | None = None,
-) -> int:
-    """Produce until stopped; with ``parent_pid``, also stop when that process is gone."""
-    asyncio.run(_produce(settings, rate=rate, seed=seed, duration=duration, warmup=warmup, parent_pid=parent_pid))
-    return 0

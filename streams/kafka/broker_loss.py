@@ -2,7 +2,7 @@
 
 A broker back empty (its data and its consumer groups gone), or topics recreated, leave the tables
 ahead of it: served as fresh, impossible to rebuild, and skipping the new events as redeliveries.
-The worker then starts over in the same process (:mod:`streams.start_over`). RELIABILITY.md says
+The worker then starts over in the same process (:mod:`streams.kafka.start_over`). RELIABILITY.md says
 what is checked when, and the edges.
 """
 
@@ -17,9 +17,9 @@ from typing import NoReturn
 import faust
 from faust.types import TP
 
-from streams.processor import BatchProcessor
-from streams.start_over import discard_what_recovery_finds, start_over
-from streams.tables import Tables
+from streams.ingest.processor import BatchProcessor
+from streams.kafka.start_over import discard_what_recovery_finds, start_over
+from streams.state.tables import Tables
 
 log = logging.getLogger(__name__)
 

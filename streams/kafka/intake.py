@@ -44,7 +44,7 @@ import faust
 from aiokafka.errors import IllegalStateError
 from faust.types import TP, Message
 
-from streams.deadletter import InputMessage
+from streams.ingest.deadletter import InputMessage
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from dataclasses import replace
 
 import orjson
 
-from streams.codec import deal_partition, decode_deal
 from streams.fold.deals import DealState
 from streams.fold.profiles import History, ProfileLookup
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
+from streams.state.codec import deal_partition, decode_deal
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
 
 log = logging.getLogger(__name__)
 

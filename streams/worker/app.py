@@ -5,9 +5,9 @@ from __future__ import annotations
 import faust
 
 from streams.config import Settings
-from streams.topics import ssl_context_of
+from streams.kafka.topics import ssl_context_of
 
-STORE_URLS = {"memory": "memory://", "rocksdb": "leadpulse-rocksdb://"}  # streams/stores.py
+STORE_URLS = {"memory": "memory://", "rocksdb": "leadpulse-rocksdb://"}  # streams/state/stores.py
 APP_VERSION = 1  # bump with the tables' _vN when the state layout changes
 
 
@@ -32,7 +32,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         settings.app_id,
         version=APP_VERSION,
         autodiscover=False,
-        broker=[f"leadpulse://{server.strip()}" for server in bootstrap.split(",")],  # streams/transport.py
+        broker=[f"leadpulse://{server.strip()}" for server in bootstrap.split(",")],  # streams/kafka/transport.py
         broker_credentials=_credentials(settings),
         store=STORE_URLS[settings.table_store()],
         topic_partitions=deal_partitions,
@@ -46,7 +46,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         broker_request_timeout=max(session * 2, 30.0),
         broker_commit_interval=settings.commit_interval_seconds,
         consumer_auto_offset_reset="earliest",
-        broker_max_poll_records=settings.batch_max_events,  # a fetched batch: streams/intake.py
+        broker_max_poll_records=settings.batch_max_events,  # a fetched batch: streams/kafka/intake.py
         web_enabled=True,
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -62,8 +62,8 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         web_metrics_enabled=False,
         datadir=str(settings.data_dir),
         # A changelog that ends below what a table read (a broker back empty) would crash the
-        # worker; the engine checks the same and starts over from the broker (streams/start_over.py).
+        # worker; the engine checks the same and starts over from the broker (streams/kafka/start_over.py).
         recovery_consistency_check=False,
     )
-    app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by streams/transport.py (Faust fixes 1500)
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by streams/kafka/transport.py (Faust fixes 1500)
     return app

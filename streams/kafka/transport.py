@@ -9,7 +9,7 @@ so before recovery we fetch once from just below each reported end and take the 
 costs one fetch per recovery.
 
 Registered as the ``leadpulse://`` broker scheme through Faust's ``faust.transports`` entry
-point (see pyproject.toml); :func:`streams.app.build_app` uses it.
+point (see pyproject.toml); :func:`streams.worker.app.build_app` uses it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.intake import FetchedBatches
+from streams.kafka.intake import FetchedBatches
 
 PROBE_TIMEOUT_SECONDS = 20.0  # below Faust's broker_request_timeout (30 s at least), which bounds recovery's wait
 FETCH_MAX_WAIT_MS = 100  # streams.config.Settings.fetch_max_wait_ms; build_app sets the app's

@@ -17,28 +17,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from schemas.events import DealEvent, InputTopic, RepProfile
 from schemas.outputs import DeadLetterRecord
-from streams.codec import (
+from streams.config import Settings
+from streams.fold.deals import DealState, Delivery, fold
+from streams.fold.facts import DealTopic, fact_from_event
+from streams.fold.outputs import Plan
+from streams.fold.profiles import History, merge
+from streams.ingest.deadletter import InputMessage, dead_letter
+from streams.ingest.decode import Rejection, decode
+from streams.state.codec import (
     IntakeTally,
     decode_deal,
     decode_profile_history,
     encode_deal,
     encode_profile,
     encode_profile_history,
+    intake_key,
     profile_from_json,
 )
-from streams.config import Settings
-from streams.deadletter import InputMessage, dead_letter
-from streams.decode import Rejection, decode
-from streams.fold.deals import DealState, Delivery, fold
-from streams.fold.facts import DealTopic, fact_from_event
-from streams.fold.outputs import Plan
-from streams.fold.profiles import History, merge
-from streams.rollups import Rollups
+from streams.state.keystore import KeyStore, Write
+from streams.state.rollups import Rollups
 
 DEAL_TOPIC_OF = {
     InputTopic.DEAL_STAGES: DealTopic.DEAL_STAGES,
@@ -52,58 +54,6 @@ DEAL_TOPIC_OF = {
 # this many deals (a few tens of milliseconds), never for its whole length (seconds at 10,000 events).
 YIELD_EVERY_DEALS = 200
 
-Write = tuple[bytes, bytes | None, int]  # key, value (None deletes), source partition
-
-
-class KeyStore(Protocol):
-    """A table as the processors use it: bytes in, bytes out, writes placed in a partition."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def put_many(self, writes: list[Write]) -> None:
-        """Apply the writes: visible at once, durable at the next flush."""
-
-    def cut(self) -> list[Write]:
-        """The keys written since the last cut, with their values now."""
-
-    async def durable(self, writes: list[Write]) -> None:
-        """Send a cut to the changelog; return once acknowledged."""
-
-    async def flush(self) -> None:
-        """Send the keys written since the last flush to the changelog; return once acknowledged."""
-
-    async def write_many(self, writes: list[Write]) -> None:
-        """Apply the writes and return once they (and all earlier ones) are durable."""
-
-
-def apply_writes(mapping: MutableMapping[bytes, bytes], writes: Sequence[Write]) -> None:
-    """Writes applied to a plain mapping (a value of None deletes its key)."""
-    for key, value, _partition in writes:
-        if value is None:
-            mapping.pop(key, None)
-        else:
-            mapping[key] = value
-
-
-class DictKeyStore(dict[bytes, bytes]):
-    """A :class:`KeyStore` with no changelog, for in-process runs (tests, the series benchmark)."""
-
-    def put_many(self, writes: list[Write]) -> None:
-        apply_writes(self, writes)
-
-    def cut(self) -> list[Write]:
-        return []
-
-    async def durable(self, writes: list[Write]) -> None:
-        return None
-
-    async def flush(self) -> None:
-        return None
-
-    async def write_many(self, writes: list[Write]) -> None:
-        self.put_many(writes)
-
-
 PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]]
 
 
@@ -114,10 +64,6 @@ class OutputPlanner(Protocol):
 
     async def send(self, plans: Sequence[Plan]) -> list[Awaitable[object]]:
         """Queue the plans' records in order; their acknowledgements, to await."""
-
-
-def intake_key(topic: str, partition: int) -> bytes:
-    return f"{topic}:{partition}".encode()
 
 
 class _Intake:
@@ -250,7 +196,7 @@ class BatchProcessor:
         the acknowledgements are awaited, and wait for the next flush.
 
         If it raises, what it cut is neither durable nor marked to be written any more: the caller
-        must stop without committing (:func:`streams.intake.exit_without_committing`)."""
+        must stop without committing (:func:`streams.kafka.intake.exit_without_committing`)."""
         async with self._flushing:
             async with self.lock:
                 deliveries, self._deliveries = self._deliveries, []

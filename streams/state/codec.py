@@ -116,6 +116,11 @@ class IntakeTally:
         return cls(offset, messages, rejected, latest_event_at)
 
 
+def intake_key(topic: str, partition: int) -> bytes:
+    """The intake table's key of a topic-partition's tally."""
+    return f"{topic}:{partition}".encode()
+
+
 def encode_profile(profile: RepProfile) -> bytes:
     """A validated profile's canonical JSON (sorted keys): equal profiles give equal bytes."""
     return orjson.dumps(profile.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)

@@ -1,6 +1,6 @@
 """Wires one worker together: app, tables, processor, aggregates, exporter, routes.
 
-The aggregates (:mod:`streams.rollups`) are rebuilt from the deal table whenever a rebalance
+The aggregates (:mod:`streams.state.rollups`) are rebuilt from the deal table whenever a rebalance
 completes (tables recovered, streams not yet resumed), for exactly the partitions this worker
 then actively owns. Until that rebuild is done the worker reports not ready and exports only
 its health metrics.
@@ -21,25 +21,25 @@ from streams.api.cluster import Gatherer
 from streams.api.local import LocalView
 from streams.api.routes import register_routes
 from streams.api.service import Api
-from streams.app import build_app
-from streams.broker_loss import BrokerLossCheck
-from streams.codec import deal_partition, decode_deal
-from streams.config import Settings
-from streams.deadletter import KEY_KEPT_BYTES
+from streams.config import Settings, topic_names
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
-from streams.intake import attach_intake, exit_without_committing
+from streams.fold.periods import Calendar
+from streams.ingest.deadletter import KEY_KEPT_BYTES
+from streams.ingest.processor import BatchProcessor
+from streams.kafka.broker_loss import BrokerLossCheck
+from streams.kafka.intake import attach_intake, exit_without_committing
+from streams.kafka.topics import TopicLayout, changelog_name
 from streams.metrics.labels import SourceLabels
 from streams.outputs.dead_letters import DeadLetterSender
 from streams.outputs.emitter import Outputs, Record
-from streams.periods import Calendar
-from streams.processor import BatchProcessor
-from streams.profile_sync import ProfileSync
-from streams.profiles import RepDirectory
-from streams.rollups import Rollups
-from streams.tables import Tables, declare_tables
-from streams.topics import TopicLayout, changelog_name, topic_names
+from streams.state.codec import deal_partition, decode_deal
+from streams.state.profile_sync import ProfileSync
+from streams.state.profiles import RepDirectory
+from streams.state.rollups import Rollups
+from streams.state.tables import Tables, declare_tables
+from streams.worker.app import build_app
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class Engine:
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.broker_loss = BrokerLossCheck(self.app, self.processor, self.tables)
-        self.app.before_reading_again = self.broker_loss.before_reading_again  # read by streams/transport.py
+        self.app.before_reading_again = self.broker_loss.before_reading_again  # read by streams/kafka/transport.py
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
 
@@ -284,7 +284,7 @@ class Engine:
         return self.not_ready_because() is None
 
     def broker_silent_for(self) -> float | None:
-        """Seconds since the broker last answered a fetch (see streams.transport.Consumer), when
+        """Seconds since the broker last answered a fetch (see streams.kafka.transport.Consumer), when
         that is longer than ``LEADPULSE_BROKER_SILENCE_SECONDS``; else None."""
         measure = getattr(self.app.consumer, "broker_silence_seconds", None)
         silence = None if measure is None else measure(time.time() * 1000)

@@ -3,15 +3,15 @@
 Contributions resolve teams and working hours against this directory, and the aggregates hold
 what they computed. So the directory changes only in :meth:`RepDirectory.sync`, which reports
 the reps whose history changed (with the history they had) so that their deals' aggregates can
-be moved to the new profiles (:mod:`streams.profile_sync`).
+be moved to the new profiles (:mod:`streams.state.profile_sync`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from streams.codec import decode_profile_history
 from streams.fold.profiles import History
+from streams.state.codec import decode_profile_history
 
 
 class RepDirectory:

@@ -12,9 +12,9 @@ from typing import Any
 
 import faust
 
-from streams.codec import deal_partition
-from streams.processor import Write, apply_writes
-from streams.stores import RocksStore
+from streams.state.codec import deal_partition
+from streams.state.keystore import Write, apply_writes
+from streams.state.stores import RocksStore
 
 DEALS = "deals_by_id_v2"
 INTAKE = "intake_by_partition_v2"
@@ -39,7 +39,7 @@ class _PartitionedWrites:
 
     Bypassing ``send_changelog`` skips its ``_on_changelog_sent`` callback, which records the
     RocksDB store's persisted offsets: here the persistent store writes values and offset together,
-    after the acknowledgement (:mod:`streams.stores`).
+    after the acknowledgement (:mod:`streams.state.stores`).
     """
 
     use_partitioner: bool
@@ -52,7 +52,7 @@ class _PartitionedWrites:
         self._dirty: dict[bytes, int] = {}  # key -> partition, written since the last flush
 
     def put_many(self, writes: list[Write]) -> None:
-        if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/stores.py)
+        if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/state/stores.py)
             self.data.stage((key, value) for key, value, _partition in writes)
         else:
             apply_writes(self.data, writes)
@@ -151,7 +151,7 @@ def _partition_of(table: BatchTable | BatchGlobalTable, key: bytes, value: bytes
         return 0
     if table.name == DEALS:
         return deal_partition(value)
-    return int(key.rsplit(b":", 1)[1])  # an intake tally: streams.processor.intake_key
+    return int(key.rsplit(b":", 1)[1])  # an intake tally: streams.state.codec.intake_key
 
 
 def declare_tables(app: faust.App, deal_partitions: int) -> Tables:

@@ -28,7 +28,7 @@ from streams.fold.contributions import (
     full_contributions,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.periods import PeriodKind
+from streams.fold.periods import PeriodKind
 
 Labels = tuple[str | None, ...]
 Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]

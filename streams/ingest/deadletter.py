@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.outputs import DeadLetterRecord
-from streams.decode import Rejection
+from streams.ingest.decode import Rejection
 
 
 @dataclass(frozen=True, slots=True)

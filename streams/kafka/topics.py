@@ -22,16 +22,10 @@ from aiokafka.helpers import create_ssl_context
 
 from schemas.events import DEAL_TOPICS
 from streams.config import ConfigError, KafkaSecurity, Settings
-from streams.fold.facts import DealTopic
 
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
-
-
-def topic_names(settings: Settings) -> dict[str, str]:
-    """Deal topic (``"calls"``) -> the configured Kafka topic name, as the ``topic`` label shows it."""
-    return {topic.name.lower(): str(getattr(settings.topics, topic.name.lower())) for topic in DealTopic}
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import faust
 
-from streams.broker import EmbeddedBroker
 from streams.config import Settings
-from streams.engine import Engine, changelog_topics
-from streams.start_over import before_starting_over, start_over, times_started_over
-from streams.topics import ensure_topics
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.start_over import before_starting_over, start_over, times_started_over
+from streams.kafka.topics import ensure_topics
+from streams.worker.engine import Engine, changelog_topics
 
 log = logging.getLogger(__name__)
 

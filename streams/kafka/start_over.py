@@ -44,7 +44,7 @@ def discard_what_recovery_finds() -> bool:
     """True once after a start over: what the first recovery then reads from the changelogs was
     written before it. Writes the old image had queued while the broker was away reach the new
     broker when it answers (the producer retries them), so the changelogs may hold some even on a
-    broker that came back empty: :class:`streams.broker_loss.BrokerLossCheck` deletes them when they
+    broker that came back empty: :class:`streams.kafka.broker_loss.BrokerLossCheck` deletes them when they
     are ahead of the broker."""
     return os.environ.pop(DISCARD_VARIABLE, None) is not None
 
