@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.config import load_settings, topic_names
 from streams.kafka.broker import EmbeddedBroker
@@ -38,6 +38,7 @@ from tests.harness import (
 pytestmark = pytest.mark.integration
 
 FREEZE_SECONDS = 20  # the fault's length (SPEC of the reliability issue), not a wait for a condition
+COMMIT_WINDOW_SECONDS = 60  # longer than a test's fault: the fault falls inside a commit window
 
 
 def readiness(worker: WorkerProcess) -> tuple[int, dict]:
@@ -108,7 +109,12 @@ def provision(bootstrap: str, app_id: str) -> None:
 def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(store: str, tmp_path: Path) -> None:
     """The broker is killed and comes back empty on the same address (Tansu keeps nothing). The
     worker says so, is not ready meanwhile, starts over once (same process), and then shows exactly
-    what a worker that only ever saw the new broker shows: nothing of the old broker's events."""
+    what a worker that only ever saw the new broker shows: nothing of the old broker's events.
+
+    The kill falls inside a commit window, as it usually would: the worker has acked offsets it has
+    not committed yet. It used to commit them to the new broker when it rejoined the group there,
+    before it found the loss; its new image then trusted them, and on ``crm.reps``, whose new log
+    ends where the old one did, skipped every profile (issue 19)."""
     messages = simulated_messages(20 * 60)
     again = messages[: len(messages) // 3]  # what the new broker gets: fewer events on every partition
     first = EmbeddedBroker(log_path=tmp_path / "tansu-first.log").start()
@@ -116,7 +122,11 @@ def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(stor
         first.bootstrap,
         "emptied",
         tmp_path / "emptied",
-        extra_env={"LEADPULSE_BROKER_SILENCE_SECONDS": "5", "LEADPULSE_STORE": store},
+        extra_env={
+            "LEADPULSE_BROKER_SILENCE_SECONDS": "5",
+            "LEADPULSE_STORE": store,
+            "LEADPULSE_COMMIT_INTERVAL_SECONDS": str(COMMIT_WINDOW_SECONDS),
+        },
     )
     second = EmbeddedBroker(first.port, log_path=tmp_path / "tansu-second.log")
     fresh = WorkerProcess(first.bootstrap, "fresh", tmp_path / "fresh", extra_env={"LEADPULSE_STORE": store})
@@ -144,9 +154,15 @@ def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(stor
             status, body = readiness(worker)
             if status != 200:
                 return Unmet(f"{status} from /health/ready: {body}")
-            processed = total(worker.scrape(), "leadpulse_events_processed_total")
+            figures = worker.scrape()
+            processed = total(figures, "leadpulse_events_processed_total")
             assert processed <= len(again), f"ready with the old broker's figures: {processed} events processed"
-            return processed == len(again) or Unmet(f"ready, {processed:.0f} of {len(again)} events processed")
+            by_topic = {
+                dict(labels)["topic"]: n for labels, n in select(figures, "leadpulse_events_processed_total").items()
+            }
+            return processed == len(again) or Unmet(
+                f"ready, {processed:.0f} of {len(again)} events processed: {by_topic}"
+            )
 
         wait_until(counts_the_new_broker_only, 120, "the worker to start over and count the new broker's events")
         expected, actual = against_a_fresh_worker(fresh, worker, len(again))  # it only ever saw the new broker
@@ -163,6 +179,41 @@ def test_a_broker_back_empty_makes_the_worker_start_over_from_what_it_holds(stor
     assert "this worker has started over 1 time(s)" in log
     assert "started over: what the changelogs hold" in log  # checked what the old image's queued writes left
     assert "exiting without committing" not in log
+
+
+async def commit_past_the_end(bootstrap: str, group: str, topics: list[str], beyond: int) -> None:
+    """Commit, for ``group``, offsets ``beyond`` past the end of every partition of ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: ends[tp] + beyond for tp in partitions})
+    finally:
+        await consumer.stop()
+
+
+def test_committed_offsets_past_the_end_of_the_log_are_read_from_the_start(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A group whose committed offsets lie past the end of their logs (the broker lost the tail it
+    had acknowledged, as after an unclean leader election): a worker holding none of that data
+    reads every partition from its start, where aiokafka alone would leave Faust dropping every
+    record below the offset."""
+    provision(broker.bootstrap, "stale")
+    messages = simulated_messages(10 * 60)
+    asyncio.run(produce(broker.bootstrap, messages))
+    inputs = [*topic_names(load_settings()).values(), load_settings().topics.reps]
+    asyncio.run(commit_past_the_end(broker.bootstrap, "stale", inputs, 300))
+    worker = WorkerProcess(broker.bootstrap, "stale", tmp_path / "stale")
+    try:
+        worker.start()
+        wait_until(lambda: worker.has_processed(len(messages)), 60, "every message, read from the start")
+    finally:
+        worker.stop()
+    log = (worker.data_dir / "worker.log").read_text()
+    assert log.count("past the end of its log") == len(inputs) * 4, "every input partition (4 each)"
 
 
 def embedded_brokers_started(worker: WorkerProcess) -> list[str]:

@@ -3,6 +3,7 @@ only once acknowledged (streams/state/stores.py): a restart never finds a value 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -84,3 +85,51 @@ def test_a_failed_batch_is_no_longer_visible(tmp_path: Path) -> None:
     store.stage([(b"a", b"a1")])
     store.unstage([b"a"])
     assert store.get(b"a") is None and list(store.items()) == []
+
+
+class ChangelogLog:
+    """A producer that appends to one in-memory changelog partition and acknowledges at once."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int | None, *_: object) -> object:
+        self.records.append((key, value))
+        acknowledged = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(SimpleNamespace(partition=0, offset=len(self.records) - 1))
+        return acknowledged
+
+    def read_back(self, topic: str, start: int) -> list[SimpleNamespace]:
+        """The records from ``start`` on, as the standby reader hands them to the table."""
+        return [
+            SimpleNamespace(
+                key=key,
+                value=value,
+                message=SimpleNamespace(tp=TP(topic, 0), partition=0, offset=offset, key=key, value=value),
+            )
+            for offset, (key, value) in enumerate(self.records[start:], start)
+        ]
+
+
+async def test_a_global_table_never_lets_the_read_back_of_its_own_older_writes_undo_a_newer_one(tmp_path: Path) -> None:
+    """Every worker applies a global table's whole changelog, its own writes included. A tally
+    deleted and then counted again (a start over) must not be deleted again when the deletion comes
+    back, nor may the next flush send the deletion again: the tally would be gone for good. (The
+    processor used to patch over older read-backs with its own memory of what it wrote; the table
+    now never holds them, for tallies and profile histories alike.)"""
+    app = faust.App("tables-test", datadir=str(tmp_path), autodiscover=False)
+    table = declare_tables(app, deal_partitions=2).rep_intake
+    changelog = app.producer = ChangelogLog()
+    topic = table.changelog_topic.get_topic_name()
+    await table.write_many([(b"crm.reps:0", b"old tally", 0)])
+    await table.write_many([(b"crm.reps:0", None, 0)])  # the start over deletes it
+    table.put_many([(b"crm.reps:0", b"new tally", 0)])  # counted again, not flushed yet
+    table.apply_changelog_batch(changelog.read_back(topic, 0))  # the old tally and its deletion come back
+    assert table.data.get(b"crm.reps:0") == b"new tally"
+    await table.flush()
+    assert changelog.records[-1] == (b"crm.reps:0", b"new tally")
+    table.apply_changelog_batch(changelog.read_back(topic, 2))  # its own latest write: the changelog leads again
+    assert table.data.get(b"crm.reps:0") == b"new tally"
+    await changelog.send(topic, b"crm.reps:0", b"the next owner's tally", None)  # after a rebalance
+    table.apply_changelog_batch(changelog.read_back(topic, 3))
+    assert table.data.get(b"crm.reps:0") == b"the next owner's tally"

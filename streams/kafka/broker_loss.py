@@ -69,6 +69,8 @@ class BrokerLossCheck:
             return
         async with self.processor.lock:
             discarded = await self.tables.discard_everything()
+        # With nothing held, no committed offset says what was read: the input is read again whole.
+        self.app.consumer.read_from_start_at_next_seek(self.processor.topic_of)  # type: ignore[attr-defined]
         log.warning(
             "started over: what the changelogs hold is ahead of the broker on %s: deleted its %d records",
             ", ".join(ahead),

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiokafka
 from aiokafka import TopicPartition
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -110,18 +111,66 @@ class Consumer(FetchedBatches, faust_aiokafka.Consumer):
         thread: Any = self._thread
         return await fetched_log_ends(thread._probe_consumer(), below)
 
-    async def perform_seek(self) -> None:
-        """Faust's seek to the committed offsets, less those past the end of their partition's log.
+    _read_from_start: frozenset[str] = frozenset()  # topics whose partitions the next seek reads from the start
 
-        Such an offset belongs to data the broker lost (writes queued before it came back empty,
-        delivered after). aiokafka would reset the position to the log's start, but Faust keeps
-        the offset as read and silently drops every record below it. So the partition is read from
-        its start, as Kafka's ``auto.offset.reset`` means."""
-        await super().perform_seek()  # type: ignore[misc]
-        committed: Any = self._committed_offset  # type: ignore[attr-defined]
+    def read_from_start_at_next_seek(self, topics: Iterable[str]) -> None:
+        """This worker deleted the state behind ``topics`` (a start over): whatever the group committed,
+        the next seek reads their assigned partitions from the start."""
+        self._read_from_start = frozenset(topics)
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit only while the app allows it (``app.commits_held()`` names why not, or is None).
+
+        A worker must not commit to a broker before checking that it still holds this worker's data
+        (a rebalance is under way, or the broker was silent): a broker back empty would keep offsets
+        of the log it lost, and whoever reads the partition next would skip every record below them
+        in the new log. Offsets not committed are read again by the next owner, a no-op (the offset
+        watermarks). Faust marks them committed in memory all the same; :meth:`perform_seek` asks
+        the broker again."""
+        commits_held = getattr(self.app, "commits_held", None)
+        why = None if commits_held is None else commits_held()
+        if why is not None:
+            log.debug("offsets not committed (%s): %s", why, offsets)
+            return False
+        return await super()._commit(offsets)  # type: ignore[misc]
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the group's committed offsets, except where those cannot be trusted:
+
+        - an offset past the end of its partition's log belongs to data the broker lost. aiokafka
+          would reset the position to the log's start, but Faust keeps the offset as read and
+          silently drops every record below it;
+        - after this worker deleted its state (:meth:`read_from_start_at_next_seek`), no committed
+          offset of its input says what it holds.
+
+        Those partitions are read from their start, as Kafka's ``auto.offset.reset`` means. Only the
+        offsets the broker answers now are used, never Faust's memory of them (see :meth:`_commit`)."""
+        committed = {ensure_TP(tp): offset for tp, offset in (await self.seek_to_committed()).items()}  # type: ignore[misc]
+        again = set(await self._committed_past_log_end(committed))
+        if self._read_from_start:
+            started_over = {tp for tp in self.assignment() if tp.topic in self._read_from_start}
+            self._read_from_start = frozenset()
+            if started_over:
+                log.warning(
+                    "this worker's state was deleted: reading its %d input partitions from the start", len(started_over)
+                )
+            again |= started_over
+        read_offset: Any = self._read_offset
+        committed_offset: Any = self._committed_offset  # type: ignore[attr-defined]
+        for tp, offset in committed.items():  # Faust's bookkeeping, as in its perform_seek
+            read_offset[tp] = offset if offset is not None and offset >= 0 and tp not in again else None
+            if offset is not None:
+                committed_offset[tp] = offset if offset and tp not in again else None
+        for tp in again:
+            read_offset[tp] = committed_offset[tp] = None
+            await self.seek(tp, 0)  # type: ignore[attr-defined]
+
+    async def _committed_past_log_end(self, committed: Mapping[TP, int | None]) -> dict[TP, int]:
+        """The partitions whose committed offset is past the end of their log, with those ends. The
+        engine starts over first if its tables hold any of that data (``app.before_reading_again``)."""
         suspect = {tp: offset for tp, offset in committed.items() if offset and tp in self.assignment()}
         if not suspect:
-            return
+            return {}
         past = {tp: end for tp, end in (await self.log_ends(suspect)).items() if suspect[tp] > end}
         before_reading_again = getattr(self.app, "before_reading_again", None)
         if past and before_reading_again is not None:
@@ -135,8 +184,7 @@ class Consumer(FetchedBatches, faust_aiokafka.Consumer):
                 suspect[tp],
                 end,
             )
-            committed[tp] = None
-            await self.seek(tp, 0)  # type: ignore[attr-defined]
+        return past
 
     def broker_silence_seconds(self, now_ms: float) -> float | None:
         """Seconds since the broker last answered a fetch for any assigned partition; None when

@@ -7,10 +7,12 @@ starts fresh state, rebuilt from the input topics.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import EventT
 
 from streams.state.codec import deal_partition
 from streams.state.keystore import Write, apply_writes
@@ -87,6 +89,10 @@ class _PartitionedWrites:
                 (key, value, metadata.partition, metadata.offset)
                 for (key, value, _partition), metadata in zip(writes, acknowledged, strict=True)
             )
+        self._landed(writes, [metadata.offset for metadata in acknowledged])
+
+    def _landed(self, writes: list[Write], offsets: list[int]) -> None:
+        """The writes are on the changelog at ``offsets``."""
 
     async def flush(self) -> None:
         await self.durable(self.cut())
@@ -100,8 +106,44 @@ class BatchTable(_PartitionedWrites, faust.Table):
     pass
 
 
+_UNSENT = -1  # a key written here and not sent yet: every changelog record of it is older
+
+
 class BatchGlobalTable(_PartitionedWrites, faust.GlobalTable):
-    pass
+    """A global table: every worker applies the whole changelog as it arrives, its own writes too.
+
+    Each key has one writer at a time (the worker owning the ``crm.reps`` partition behind it), so a
+    changelog record of a key this worker has written, below the offset its latest write landed
+    at, is older than what the table holds: applied, it would undo the newer write, and the next
+    cut would send the older value back to the changelog for good (a start over lost every rep
+    tally that way: its deletions came back after the new counts). Such records are skipped until
+    this worker's latest write of the key is read back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written_at: dict[bytes, int] = {}  # key -> changelog offset of this worker's latest write
+
+    def put_many(self, writes: list[Write]) -> None:
+        super().put_many(writes)
+        for key, _value, _partition in writes:
+            self._written_at[key] = _UNSENT
+
+    def _landed(self, writes: list[Write], offsets: list[int]) -> None:
+        for (key, _value, _partition), offset in zip(writes, offsets, strict=True):
+            if key not in self._dirty and self._written_at.get(key) == _UNSENT:  # not written again since the cut
+                self._written_at[key] = offset
+
+    def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
+        newer = []
+        for event in batch:
+            message = event.message
+            written_at = self._written_at.get(message.key)
+            if written_at is not None:
+                if written_at == _UNSENT or message.offset < written_at:
+                    continue  # older than this worker's latest write
+                del self._written_at[message.key]  # that write, read back: the changelog leads again
+            newer.append(event)
+        super().apply_changelog_batch(newer)
 
 
 # What app.GlobalTable passes, and more: every worker applies the whole changelog as it arrives.

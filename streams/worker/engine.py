@@ -149,7 +149,9 @@ class Engine:
         self.app.on_before_shutdown.connect(self._close_peer_connections)
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.broker_loss = BrokerLossCheck(self.app, self.processor, self.tables)
-        self.app.before_reading_again = self.broker_loss.before_reading_again  # read by streams/kafka/transport.py
+        # Read by streams/kafka/transport.py: start over before reading input again; commit only while ready.
+        self.app.before_reading_again = self.broker_loss.before_reading_again
+        self.app.commits_held = self.not_ready_because
         self.app.timer(PRUNE_INTERVAL_SECONDS)(self._prune_expired_periods)
         self.app.timer(TICK_SECONDS)(self._tick)
 
@@ -270,7 +272,8 @@ class Engine:
     def not_ready_because(self) -> str | None:
         """Why the worker is not ready, or None. Not ready, it exports only its health metrics:
         during recovery and rebalances, and while the broker is silent (the figures would be
-        stale, however fresh they looked)."""
+        stale, however fresh they looked). Nor does it commit input offsets (see
+        :meth:`streams.kafka.transport.Consumer._commit`): they may belong to a log the broker lost."""
         if not self._ready or self.app.rebalancing:
             return "tables are recovering"
         silence = self._silence()
