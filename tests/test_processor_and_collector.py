@@ -217,27 +217,6 @@ def test_future_events_are_judged_against_the_message_timestamp(harness: Harness
     )
 
 
-def test_a_global_table_replaying_an_older_record_loses_no_profile_and_no_count(harness: Harness) -> None:
-    """A global table applies its own changelog as it reads it back, so for a moment it can hold the
-    history and tally this worker wrote before the latest ones."""
-    first = {"rep_id": "ann", "team": "emea", "role": "sdr", "updated_at": "2024-01-01T00:00:00Z"}
-    harness.reps_in(harness.message("crm.reps", 0, "ann", first))
-    replayed_history, replayed_tally = harness.profiles[b"ann"], dict(harness.rep_intake)
-    harness.reps_in(
-        harness.message("crm.reps", 0, "ann", {**first, "team": "apac", "updated_at": "2024-02-01T00:00:00Z"})
-    )
-    harness.profiles[b"ann"] = replayed_history  # the read-back of the first write lands now
-    harness.rep_intake.update(replayed_tally)
-    harness.reps_in(
-        harness.message("crm.reps", 0, "ann", {**first, "team": "amer", "updated_at": "2024-03-01T00:00:00Z"})
-    )
-    from streams.state.codec import decode_profile_history
-
-    _, history = decode_profile_history(harness.profiles[b"ann"])
-    assert [profile.team for profile in history] == ["emea", "apac", "amer"]
-    assert harness.value("leadpulse_events_processed_total", topic="crm.reps") == 3
-
-
 def test_reps_beyond_the_label_budget_are_summed_into_other(monkeypatch: pytest.MonkeyPatch) -> None:
     """A producer inventing reps costs a bounded number of series: the first two reps seen keep
     their label for good, the rest are summed into ``other`` and counted as folded."""

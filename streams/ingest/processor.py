@@ -67,16 +67,10 @@ class OutputPlanner(Protocol):
 
 
 class _Intake:
-    """A batch's view of the intake tallies of the topic-partitions it reads.
+    """A batch's view of the intake tallies of the topic-partitions it reads."""
 
-    ``written`` (global tables only) remembers the last tally this worker wrote: a global table
-    also applies its own changelog as it reads it back, so for a moment the table can hold an
-    older tally than the one just written; the one with the highest offset is the current one.
-    """
-
-    def __init__(self, store: KeyStore, written: dict[tuple[str, int], IntakeTally] | None = None) -> None:
+    def __init__(self, store: KeyStore) -> None:
         self.store = store
-        self.written = written
         self.tallies: dict[tuple[str, int], IntakeTally] = {}
 
     def count(self, message: InputMessage, reason: str | None, event_at: float | None = None) -> bool:
@@ -84,11 +78,7 @@ class _Intake:
         where = (message.topic, message.partition)
         tally = self.tallies.get(where)
         if tally is None:
-            tally = IntakeTally.decode(self.store.get(intake_key(*where)))
-            mine = None if self.written is None else self.written.get(where)
-            if mine is not None and mine.offset > tally.offset:
-                tally = IntakeTally.decode(mine.encode())
-            self.tallies[where] = tally
+            tally = self.tallies[where] = IntakeTally.decode(self.store.get(intake_key(*where)))
         return tally.count(message.offset, reason, event_at)
 
     def put(self) -> None:
@@ -98,8 +88,6 @@ class _Intake:
                 for (topic, partition), tally in self.tallies.items()
             ]
         )
-        if self.written is not None:
-            self.written.update(self.tallies)
 
 
 class BatchProcessor:
@@ -129,9 +117,6 @@ class BatchProcessor:
         self.clock = clock
         self.before_deal_batch = before_deal_batch
         self.outputs = outputs
-        # What this worker last wrote to the global tables (see _Intake and process_rep_messages).
-        self._rep_tallies: dict[tuple[str, int], IntakeTally] = {}
-        self._rep_histories: dict[bytes, tuple[int, History] | None] = {}
         # Deal records are read, folded and written under this lock, by batches and by the
         # output emitter alike, so neither overwrites what the other just wrote; flushes too, so
         # a flush's records never mark sent an output that it has not seen acknowledged.
@@ -257,7 +242,7 @@ class BatchProcessor:
         """Process a batch from ``crm.reps`` into each rep's profile history
         (:func:`streams.fold.profiles.merge`: any arrival order gives the same history)."""
         now = self.clock()
-        intake = _Intake(self.rep_intake, self._rep_tallies)
+        intake = _Intake(self.rep_intake)
         dead_letters: list[Awaitable[object]] = []
         histories: dict[bytes, tuple[int, History] | None] = {}  # None: deleted
         for message in messages:
@@ -272,7 +257,8 @@ class BatchProcessor:
             assert isinstance(profile, RepProfile)
             key = profile.rep_id.encode()
             if key not in histories:
-                histories[key] = self._current_history(key)
+                stored = self.rep_profiles.get(key)
+                histories[key] = None if stored is None else decode_profile_history(stored)
             current = histories[key]
             history = () if current is None else current[1]
             histories[key] = (message.partition, merge(history, profile_from_json(encode_profile(profile))))
@@ -286,7 +272,6 @@ class BatchProcessor:
         # profile waiting for the dead-letter topic holds back commits, not the intake.
         self.defer(dead_letters)
         await self.rep_profiles.write_many(writes)
-        self._rep_histories.update(histories)
         intake.put()
 
     def absorbed_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -310,23 +295,3 @@ class BatchProcessor:
                 where = (names.get(topic, topic), partition)
                 highest[where] = max(offset, highest.get(where, -1))
         return highest
-
-    def forget_global_writes(self) -> None:
-        """On a rebalance: another worker may write these reps and partitions from now on."""
-        self._rep_tallies.clear()
-        self._rep_histories.clear()
-
-    def _current_history(self, key: bytes) -> tuple[int, History] | None:
-        """The rep's history: the table's, merged with what this worker last wrote for the rep (a
-        global table replays its own changelog, so it may briefly hold an older history)."""
-        stored = self.rep_profiles.get(key)
-        current = None if stored is None else decode_profile_history(stored)
-        if key not in self._rep_histories:
-            return current
-        mine = self._rep_histories[key]
-        if mine is None or current is None:
-            return mine  # deleted here, or not read back yet
-        history = current[1]
-        for profile in mine[1]:
-            history = merge(history, profile)
-        return (current[0], history)

@@ -296,7 +296,7 @@ class Engine:
     async def _on_partitions_revoked(self, sender: object, *args: object, **kwargs: object) -> None:
         self._ready = False  # no new emission starts
         async with self.processor.lock:  # one under way records its marks before the partitions move
-            self.processor.forget_global_writes()
+            pass
 
     async def _on_rebalance_complete(self, sender: object, *args: object, **kwargs: object) -> None:
         await self.broker_loss.after_recovery()
