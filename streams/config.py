@@ -60,12 +60,16 @@ class KafkaSecurity(BaseModel):
 
 
 class Retention(BaseModel):
-    """How many past periods of each kind stay queryable (SPEC §2: >= 35 days, >= 13 months)."""
+    """How many past periods of each kind stay queryable, besides the current one (SPEC §2: at least
+    35 days, 13 months, 5 quarters and 2 years in all). Quarters and years are sums of months, so
+    their retention keeps the months they need."""
 
     hours: int = Field(default=72, ge=1)
     days: int = Field(default=40, ge=35)
     weeks: int = Field(default=60, ge=1)
     months: int = Field(default=14, ge=13)
+    quarters: int = Field(default=4, ge=4)
+    years: int = Field(default=1, ge=1)
 
     def by_kind(self) -> dict[PeriodKind, int]:
         return {
@@ -73,6 +77,8 @@ class Retention(BaseModel):
             PeriodKind.DAY: self.days,
             PeriodKind.WEEK: self.weeks,
             PeriodKind.MONTH: self.months,
+            PeriodKind.QUARTER: self.quarters,
+            PeriodKind.YEAR: self.years,
         }
 
 
@@ -99,6 +105,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
     reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
+    fiscal_year_start_month: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="Month (1-12) whose first day starts the fiscal year, its quarters and years.",
+    )
     sla_default_seconds: float | list[float] = Field(
         default=300, description="First-response SLA: seconds, or ascending escalation steps (JSON list)."
     )

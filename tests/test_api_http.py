@@ -157,7 +157,8 @@ async def test_a_team_s_waiting_leads_oldest_first(floor: Harness) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/reps/ann/metrics?period=year", 400, "period must be one of hour, day, week, month (got 'year')"),
+        ("/reps/ann/metrics?period=decade", 400, "period must be one of hour, day, week, month, quarter, year (got"),
+        ("/reps/ann/metrics?period=quarter&start=2024-02-01", 400, "start for period=quarter is the first day of"),
         ("/reps/ann/metrics?start=2024-13-01", 400, "start is not a date (YYYY-MM-DD) for period=day"),
         ("/reps/ann/metrics?period=hour&start=2024-03-05", 400, "start for an hour is YYYY-MM-DDTHH"),
         ("/teams/emea/awaiting?limit=0", 400, "limit must be a whole number from 1 to 1000 (got '0')"),

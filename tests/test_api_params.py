@@ -32,10 +32,37 @@ def test_periods(query: dict, period: tuple) -> None:
     assert period_of(query, BERLIN, NOW) == period
 
 
+APRIL = Calendar("Europe/Berlin", fiscal_year_start_month=4)
+
+
+@pytest.mark.parametrize(
+    ("query", "period"),
+    [
+        ({"period": "quarter"}, (PeriodKind.QUARTER, "2024-01-01")),  # fiscal Q4 of the year from April 2023
+        ({"period": "year"}, (PeriodKind.YEAR, "2023-04-01")),
+        ({"period": "quarter", "start": "2024-04-01"}, (PeriodKind.QUARTER, "2024-04-01")),
+        ({"period": "quarter", "start": "2023-10-01"}, (PeriodKind.QUARTER, "2023-10-01")),
+        ({"period": "year", "start": "2024-04-01"}, (PeriodKind.YEAR, "2024-04-01")),
+    ],
+)
+def test_fiscal_quarters_and_years_are_named_by_their_first_day(query: dict, period: tuple) -> None:
+    assert period_of(query, APRIL, NOW) == period
+
+
+def test_a_date_inside_a_fiscal_quarter_is_not_its_name() -> None:
+    with pytest.raises(
+        BadParameter, match=r"fiscal year starts on the 1st of month 4\): 2024-04-01 is the one holding"
+    ):
+        period_of({"period": "quarter", "start": "2024-05-01"}, APRIL, NOW)
+
+
 @pytest.mark.parametrize(
     ("query", "says"),
     [
-        ({"period": "year"}, "period must be one of"),
+        ({"period": "decade"}, "period must be one of hour, day, week, month, quarter, year"),
+        ({"period": "quarter", "start": "2024-02-01"}, "start for period=quarter is the first day of a fiscal quarter"),
+        ({"period": "year", "start": "2024-04-01"}, "2024-01-01 is the one holding '2024-04-01'"),
+        ({"period": "quarter", "start": "2024-01"}, "start is not a date"),
         ({"start": "yesterday"}, "start is not a date"),
         ({"start": "2024-02-30"}, "start is not a date"),
         ({"start": "20240305"}, "start is not a date"),

@@ -24,12 +24,13 @@ NOW = datetime(2024, 3, 5, 12, 30, tzinfo=UTC).timestamp()  # mid-hour: every pe
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, calendar: Calendar | None = None, now: float = NOW) -> None:
         self.settings = load_settings()
+        self.now = now
         self.deals, self.intake = DictKeyStore(), DictKeyStore()
         self.profiles, self.rep_intake = DictKeyStore(), DictKeyStore()
         self.directory = RepDirectory(self.profiles)
-        self.rollups = Rollups(FoldContext(Calendar("UTC"), self.directory, self.settings.sla_policy()))
+        self.rollups = Rollups(FoldContext(calendar or Calendar("UTC"), self.directory, self.settings.sla_policy()))
         self.profile_sync = ProfileSync(self.directory, self.rollups, self.deals)
         self.dead_letters: list = []
         self.offsets: dict[tuple[str, int], int] = {}
@@ -46,7 +47,7 @@ class Harness:
             rep_intake=self.rep_intake,
             rollups=self.rollups,
             publish_dead_letter=publish,
-            clock=lambda: NOW,
+            clock=lambda: self.now,
             before_deal_batch=self.profile_sync,
         )
         self.collector = LeadPulseCollector(
@@ -57,7 +58,7 @@ class Harness:
             rep_intake=self.rep_intake,
             ownership=lambda: self.owned,
             version="test",
-            clock=lambda: NOW,
+            clock=lambda: self.now,
         )
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)

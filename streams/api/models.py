@@ -57,7 +57,7 @@ class DealBody(_Body):
 
 
 class PeriodBody(_Body):
-    kind: Literal["hour", "day", "week", "month"]
+    kind: Literal["hour", "day", "week", "month", "quarter", "year"]
     label: str = Field(
         description="The period: a date; a week by its Monday; a month as 2024-03; an hour as its start."
     )

@@ -10,11 +10,17 @@ from pydantic.json_schema import models_json_schema
 
 from streams.api.models import AwaitingBody, DealBody, ErrorBody, MetricsBody, TeamsBody
 from streams.api.params import DEFAULT_LIMIT, MAX_LIMIT
+from streams.fold.periods import PeriodKind
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 _PERIOD_PARAMETERS = [
-    {"name": "period", "in": "query", "schema": {"type": "string", "enum": ["hour", "day", "week", "month"]}},
-    {"name": "start", "in": "query", "schema": {"type": "string"}, "description": "A date in the period (YYYY-MM-DD)."},
+    {"name": "period", "in": "query", "schema": {"type": "string", "enum": [kind.value for kind in PeriodKind]}},
+    {
+        "name": "start",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "A date in the period (YYYY-MM-DD); for a quarter or a year, its first day (fiscal calendar).",
+    },
 ]
 
 

@@ -1,9 +1,11 @@
 """Query parameters of the API, parsed into periods and limits, or a 400 that says what is wrong.
 
-``period`` is ``hour``, ``day``, ``week`` or ``month`` (default ``day``). ``start`` names a moment
-inside the period, in the reporting timezone: a date (``2024-03-05``) for every kind, a month
-(``2024-03``) for months, a date and hour (``2024-03-05T14`` or ``2024-03-05T14:00``, optionally
-with an offset) for hours. Any date in a week names that week. Default: the current period.
+``period`` is ``hour``, ``day``, ``week``, ``month``, ``quarter`` or ``year`` (default ``day``).
+``start`` names the period, in the reporting timezone: a date (``2024-03-05``) inside it for a day,
+week or month (any date in a week names that week), a month (``2024-03``) for months, a date and
+hour (``2024-03-05T14`` or ``2024-03-05T14:00``, optionally with an offset) for hours, and the
+first day of a fiscal quarter or year for those (``2024-04-01``; another date is a 400: a quarter
+named by a day inside it would hide a misunderstood fiscal calendar). Default: the current period.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from streams.fold.periods import Calendar, Period, PeriodKind
+from streams.fold.periods import DERIVED, Calendar, Period, PeriodKind
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC).timestamp()
 LATEST = datetime(9998, 12, 31, tzinfo=UTC).timestamp()
@@ -31,14 +33,22 @@ def period_of(query: Mapping[str, str], calendar: Calendar, now: float) -> Perio
     try:
         kind = PeriodKind(kind_text)
     except ValueError:
-        raise BadParameter(f"period must be one of hour, day, week, month (got {kind_text[:40]!r})") from None
+        kinds = ", ".join(kind.value for kind in PeriodKind)
+        raise BadParameter(f"period must be one of {kinds} (got {kind_text[:40]!r})") from None
     start = query.get("start")
     if start is None:
         return calendar.period_of(kind, now)
     instant = _instant(kind, start, calendar)
     if not EARLIEST <= instant <= LATEST:  # the calendar's arithmetic stays inside datetime's years
         raise BadParameter(f"start must lie between the years 1900 and 9998 (got {start[:40]!r})")
-    return calendar.period_of(kind, instant)
+    period = calendar.period_of(kind, instant)
+    if kind in DERIVED and period[1] != start:
+        month = calendar.fiscal_year_start_month
+        raise BadParameter(
+            f"start for period={kind.value} is the first day of a fiscal {kind.value} (the fiscal year starts on"
+            f" the 1st of month {month}): {period[1]} is the one holding {start[:40]!r}"
+        )
+    return period
 
 
 def _instant(kind: PeriodKind, text: str, calendar: Calendar) -> float:

@@ -154,6 +154,10 @@ class SeriesView:
         self, owned: Sequence[int], scopes: set[Scope]
     ) -> dict[tuple[Scope, Family], list[Change]] | None:
         """The owned partitions' changed cells in ``scopes``, by scope and family; None to start over."""
+        feeds: dict[Scope, list[Scope]] = defaultdict(list)  # a stored scope -> the scopes read that sum it
+        for scope in scopes:
+            for stored in self.rollups.stored_scopes(scope):
+                feeds[stored].append(scope)
         basis: dict[int, int] = {}
         changed: dict[tuple[Scope, Family], list[Change]] = defaultdict(list)
         followed = True
@@ -169,10 +173,11 @@ class SeriesView:
                 continue
             sums = rollup.sums
             for (scope, family, labels), before in changes.items():
-                if scope in scopes:
+                if scope in feeds:
                     cells = sums.get(scope)
                     cell = cells.get(family, _NONE).get(labels) if cells is not None else None
-                    changed[(scope, family)].append((labels, before, cell))
+                    for read in feeds[scope]:  # a month's change moves its quarter and year too
+                        changed[(read, family)].append((labels, before, cell))
         started_over = not followed or basis != self.basis
         self.basis = basis
         return None if started_over else changed

@@ -1,9 +1,15 @@
-"""Calendar periods in the reporting timezone (SPEC §2): hour, day, ISO week, month.
+"""Calendar periods in the reporting timezone (SPEC §2): hour, day, ISO week, month, and the
+fiscal quarter and year, which start on the first day of a configurable month.
 
 A period is named by its kind and the local label of its start, which is also how the HTTP API
 asks for it: ``("day", "2024-03-05")``, ``("week", "2024-03-04")`` (the Monday),
-``("month", "2024-03")``, ``("hour", "2024-03-05T14:00+01:00")``. Hours carry their UTC offset
-so the repeated hour of a DST fall-back stays two periods.
+``("month", "2024-03")``, ``("hour", "2024-03-05T14:00+01:00")``, ``("quarter", "2024-04-01")``,
+``("year", "2024-04-01")`` (their first day). Hours carry their UTC offset so the repeated hour of
+a DST fall-back stays two periods.
+
+The aggregates hold the ``STORED`` kinds only. A quarter or a year is the sum of its months (every
+aggregate is a count, a sum or histogram buckets, and both start on the first of a month), so they
+cost nothing per event: :meth:`Calendar.months_of` names the months to read.
 
 Faust's windowed tables are not used: they are epoch-aligned (no calendar months, no local
 days in a non-UTC zone), they never expire after recovery with RocksDB (faust-streaming #385)
@@ -22,9 +28,13 @@ class PeriodKind(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
 
 
 Period = tuple[PeriodKind, str]
+STORED = (PeriodKind.HOUR, PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)  # what the aggregates hold
+DERIVED = {PeriodKind.QUARTER: 3, PeriodKind.YEAR: 12}  # months in each
 
 # Every UTC offset in use is a whole number of quarter hours, so all instants inside one
 # UTC quarter hour share their local hour, day, week and month.
@@ -33,14 +43,18 @@ _CACHE_LIMIT = 50_000
 
 
 class Calendar:
-    """Maps an instant (epoch seconds) to the four periods that contain it."""
+    """Maps an instant (epoch seconds) to the periods that contain it."""
 
-    def __init__(self, timezone: str) -> None:
+    def __init__(self, timezone: str, fiscal_year_start_month: int = 1) -> None:
+        if not 1 <= fiscal_year_start_month <= 12:
+            raise ValueError(f"a fiscal year starts in month 1 to 12, not {fiscal_year_start_month}")
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
+        self.fiscal_year_start_month = fiscal_year_start_month
         self._cache: dict[int, tuple[Period, ...]] = {}
 
     def periods_of(self, epoch_seconds: float) -> tuple[Period, ...]:
+        """The ``STORED`` periods containing the instant (what its contributions are kept under)."""
         quarter = int(epoch_seconds // _QUARTER_HOUR_SECONDS)
         periods = self._cache.get(quarter)
         if periods is None:
@@ -51,7 +65,27 @@ class Calendar:
         return periods
 
     def period_of(self, kind: PeriodKind, epoch_seconds: float) -> Period:
+        month = self.periods_of(epoch_seconds)[_KIND_INDEX[PeriodKind.MONTH]]
+        if kind in DERIVED:
+            return self._containing(kind, month)
         return self.periods_of(epoch_seconds)[_KIND_INDEX[kind]]
+
+    def _containing(self, kind: PeriodKind, month: Period) -> Period:
+        """The fiscal quarter or year that holds ``month``."""
+        year, number = (int(part) for part in month[1].split("-"))
+        since_fiscal_start = (number - self.fiscal_year_start_month) % 12
+        back = since_fiscal_start % 3 if kind is PeriodKind.QUARTER else since_fiscal_start
+        first = year * 12 + number - 1 - back
+        return (kind, f"{first // 12:04d}-{first % 12 + 1:02d}-01")
+
+    def months_of(self, period: Period) -> list[Period]:
+        """The months a period is the sum of: itself for a month, its 3 or 12 for a quarter or year."""
+        kind, label = period
+        if kind not in DERIVED:
+            return [period]
+        year, month, _day = (int(part) for part in label.split("-"))
+        first = year * 12 + month - 1
+        return [(PeriodKind.MONTH, f"{m // 12:04d}-{m % 12 + 1:02d}") for m in range(first, first + DERIVED[kind])]
 
     def _compute(self, epoch_seconds: float) -> tuple[Period, ...]:
         local = datetime.fromtimestamp(epoch_seconds, self.zone)
@@ -77,7 +111,7 @@ class Calendar:
         if kind is PeriodKind.MONTH:
             year, month = (int(part) for part in label.split("-"))
             return datetime(year, month, 1, tzinfo=self.zone)
-        start = date.fromisoformat(label)
+        start = date.fromisoformat(label)  # days, weeks, quarters and years: their first day
         return datetime(start.year, start.month, start.day, tzinfo=self.zone)
 
     def oldest_kept_start(self, kind: PeriodKind, now: float, kept: int) -> float:
@@ -86,12 +120,12 @@ class Calendar:
         start = self.start_of(self.period_of(kind, now))
         if kind is PeriodKind.HOUR:
             return start.timestamp() - kept * 3600
-        if kind is PeriodKind.MONTH:
-            months = start.year * 12 + start.month - 1 - kept
+        if kind is PeriodKind.MONTH or kind in DERIVED:
+            months = start.year * 12 + start.month - 1 - kept * DERIVED.get(kind, 1)
             return datetime(months // 12, months % 12 + 1, 1, tzinfo=self.zone).timestamp()
         days = kept * (7 if kind is PeriodKind.WEEK else 1)
         day = start.date() - timedelta(days=days)
         return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
 
 
-_KIND_INDEX = {kind: index for index, kind in enumerate(PeriodKind)}
+_KIND_INDEX = {kind: index for index, kind in enumerate(STORED)}

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
-from streams.fold.periods import PeriodKind
+from streams.fold.periods import STORED, PeriodKind
 from streams.metrics.spec import CellSource, Kind, MetricSpec, Raw, Resolve, Scope
 
 # Slow-moving figures skip the hour: series cost on every scrape (SPEC §3's budget), and a deal's
 # close or stage change in "this hour" says little. The API serves every kind from the same cells.
 DEAL_PERIODS = (PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)
+# The must-exist won and lost figures carry every period, the fiscal quarter and year included (SPEC §3).
+EVERY_PERIOD = tuple(PeriodKind)
 
 
 def _spec(
@@ -32,7 +34,7 @@ def _spec(
     scope: Scope = Scope.ENGINE,
     *sources: CellSource,
     buckets: tuple[int, ...] = (),
-    periods: tuple[PeriodKind, ...] = tuple(PeriodKind),
+    periods: tuple[PeriodKind, ...] = STORED,
 ) -> MetricSpec:
     return MetricSpec(f"leadpulse_{name}", kind, help, tuple(labels.split()), scope, sources, buckets, periods)
 
@@ -167,7 +169,15 @@ PIPELINE_AMOUNT = _spec(
     Scope.LIVE,
     _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True, volatile=True),
 )
-DEALS_WON = _spec("deals_won", Kind.GAUGE, "Deals won in the current period.", "rep team period", Scope.PERIOD, _WON)
+DEALS_WON = _spec(
+    "deals_won",
+    Kind.GAUGE,
+    "Deals won in the current period.",
+    "rep team period",
+    Scope.PERIOD,
+    _WON,
+    periods=EVERY_PERIOD,
+)
 WON_AMOUNT = _spec(
     "won_amount",
     Kind.GAUGE,
@@ -175,9 +185,16 @@ WON_AMOUNT = _spec(
     "rep team period currency",
     Scope.PERIOD,
     _WON_AMOUNT,
+    periods=EVERY_PERIOD,
 )
 DEALS_LOST = _spec(
-    "deals_lost", Kind.GAUGE, "Deals lost in the current period.", "rep team period", Scope.PERIOD, _LOST
+    "deals_lost",
+    Kind.GAUGE,
+    "Deals lost in the current period.",
+    "rep team period",
+    Scope.PERIOD,
+    _LOST,
+    periods=EVERY_PERIOD,
 )
 EVENTS_REJECTED = _spec("events_rejected", Kind.COUNTER, "Input messages dead-lettered, by reason.", "topic reason")
 EVENTS_DUPLICATE = _spec(

@@ -154,7 +154,7 @@ def scopes_of(spec: MetricSpec, calendar: Calendar, now: float) -> list[tuple[Sc
         return [(LIFETIME, None)]
     if spec.scope == "live":
         return [(LIVE, None)]
-    current = [period for period in calendar.periods_of(now) if period[0] in spec.periods]
+    current = [calendar.period_of(kind, now) for kind in spec.periods]
     if spec.scope == "previous_period":
         return [(calendar.previous(period), period[0].value) for period in current]
     return [(period, period[0].value) for period in current]

@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from streams.fold.contributions import Family
-from streams.fold.periods import PeriodKind
+from streams.fold.periods import STORED, PeriodKind
 from streams.metrics.labels import OTHER, LabelBudget, LabelBudgets, SourceLabels, stage_label
 
 Raw = tuple[str | None, ...]
@@ -62,7 +62,7 @@ class MetricSpec:
     scope: Scope = Scope.ENGINE
     sources: tuple[CellSource, ...] = ()
     buckets: tuple[int, ...] = ()  # histograms: upper bounds in seconds
-    periods: tuple[PeriodKind, ...] = tuple(PeriodKind)  # period metrics: the kinds exported
+    periods: tuple[PeriodKind, ...] = STORED  # period metrics: the kinds exported
 
     @cached_property  # read for every series of every scrape
     def exposed_names(self) -> tuple[str, ...]:

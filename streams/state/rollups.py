@@ -28,7 +28,7 @@ from streams.fold.contributions import (
     full_contributions,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.fold.periods import PeriodKind
+from streams.fold.periods import DERIVED, PeriodKind
 
 Labels = tuple[str | None, ...]
 Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]
@@ -130,6 +130,9 @@ class Rollups:
         brings back a small aggregate until the next prune.
         """
         oldest = {kind: self.calendar.oldest_kept_start(kind, now, kept) for kind, kept in self.retention.items()}
+        for derived in DERIVED:  # quarters and years are read from months: keep the months they need
+            if derived in oldest:
+                oldest[PeriodKind.MONTH] = min(oldest.pop(derived), oldest.get(PeriodKind.MONTH, float("inf")))
         dropped = 0
         for rollup in self._partitions.values():
             for scope in list(rollup.sums):
@@ -187,14 +190,23 @@ class Rollups:
             for labels, (count, total) in cells.items():
                 yield labels, count, total
 
+    def stored_scopes(self, scope: Scope) -> list[Scope]:
+        """The scopes the aggregates hold for ``scope``: its months for a quarter or a year, else itself."""
+        return self.calendar.months_of(scope) if scope[0] in DERIVED else [scope]  # type: ignore[arg-type]
+
     def cell_maps(self, scope: Scope, family: Family, partitions: Iterable[int]) -> list[Cells]:
-        """One family's cells in one scope, a dict per partition (read, never changed, by the caller)."""
+        """One family's cells in one scope, a dict per partition (read, never changed, by the caller);
+        for a quarter or a year, a dict per partition and month: the caller sums them all alike."""
+        scopes = self.stored_scopes(scope)
         found = []
         for partition in partitions:
             rollup = self._partitions.get(partition)
-            cells = rollup.sums.get(scope, {}).get(family) if rollup is not None else None
-            if cells:
-                found.append(cells)
+            if rollup is None:
+                continue
+            for stored in scopes:
+                cells = rollup.sums.get(stored, {}).get(family)
+                if cells:
+                    found.append(cells)
         return found
 
     def scopes(self, partitions: Iterable[int]) -> set[Scope]:

@@ -71,7 +71,11 @@ class Engine:
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
         self.directory = RepDirectory(self.tables.rep_profiles)
-        self.ctx = FoldContext(Calendar(settings.reporting_timezone), self.directory, settings.sla_policy())
+        self.ctx = FoldContext(
+            Calendar(settings.reporting_timezone, settings.fiscal_year_start_month),
+            self.directory,
+            settings.sla_policy(),
+        )
         self.rollups = Rollups(self.ctx, settings.retention.by_kind())
         self.outputs = Outputs(
             self.ctx,
