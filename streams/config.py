@@ -59,6 +59,19 @@ class KafkaSecurity(BaseModel):
     ssl_keyfile: Path | None = None
 
 
+# SPEC §3's weighted pipeline: the probability that an open deal in each stage is won. "other" is every
+# stage outside the closed set (streams.metrics.labels.stage_label).
+DEFAULT_STAGE_PROBABILITIES: dict[str, float] = {
+    "new": 0.05,
+    "contacted": 0.10,
+    "qualified": 0.20,
+    "meeting": 0.30,
+    "proposal": 0.50,
+    "negotiation": 0.75,
+    "other": 0.10,
+}
+
+
 class Retention(BaseModel):
     """How many past periods of each kind stay queryable, besides the current one (SPEC §2: at least
     35 days, 13 months, 5 quarters and 2 years in all). Quarters and years are sums of months, so
@@ -105,6 +118,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=Path(".leadpulse"), description="Faust's data directory.")
     reporting_timezone: str = Field(default="UTC", description="IANA zone of calendar periods.")
+    stage_probabilities: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_STAGE_PROBABILITIES),
+        description="JSON object: stage -> probability of winning (0-1), merged over the defaults.",
+    )
     fiscal_year_start_month: int = Field(
         default=1,
         ge=1,
@@ -169,6 +186,17 @@ class Settings(BaseSettings):
     def _valid_default_steps(cls, value: float | list[float]) -> float | list[float]:
         _check_steps(value)
         return value
+
+    @field_validator("stage_probabilities")
+    @classmethod
+    def _known_stages_with_probabilities(cls, given: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(given) - set(DEFAULT_STAGE_PROBABILITIES))
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}: the open stages are {sorted(DEFAULT_STAGE_PROBABILITIES)}")
+        for stage, probability in given.items():
+            if not 0 <= probability <= 1:
+                raise ValueError(f"the probability of {stage!r} must lie between 0 and 1 (got {probability})")
+        return {**DEFAULT_STAGE_PROBABILITIES, **given}
 
     @field_validator("sla_by_source")
     @classmethod

@@ -265,3 +265,27 @@ def test_whether_a_rep_is_working_now(scenario: Harness) -> None:
     assert v("leadpulse_rep_working", rep="ann", team="emea") == 1
     assert v("leadpulse_rep_working", rep="bob", team="emea") == 1
     assert v("leadpulse_rep_working", rep="kei", team="apac") == 0
+
+
+def test_the_weighted_pipeline_is_open_amount_times_the_stage_probability(scenario: Harness) -> None:
+    """Deal c, bob's, open in negotiation for 700 (USD, the default currency): 700 x 0.75."""
+    bob = {"rep": "bob", "team": "emea", "stage": "negotiation", "currency": "USD"}
+    assert scenario.value("leadpulse_pipeline_amount", **bob) == 700
+    assert scenario.value("leadpulse_weighted_pipeline_amount", **bob) == 525
+    assert scenario.value("leadpulse_weighted_pipeline_amount", **{**bob, "rep": "ann"}) is None  # won and lost: none
+
+
+def test_stage_probabilities_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPULSE_STAGE_PROBABILITIES", '{"negotiation": 0.9}')
+    harness = Harness()
+    harness.deals_in(
+        harness.message(
+            "crm.deal-stages", 0, "n", stage("n", "bob", at(-60), "negotiation", "n1", team="emea", amount=700)
+        ),
+        harness.message(
+            "crm.deal-stages", 0, "q", stage("q", "bob", at(-60), "signed_off", "q1", team="emea", amount=50)
+        ),
+    )
+    bob = {"rep": "bob", "team": "emea", "currency": "USD"}
+    assert harness.value("leadpulse_weighted_pipeline_amount", stage="negotiation", **bob) == 630
+    assert harness.value("leadpulse_weighted_pipeline_amount", stage="other", **bob) == 5  # other: 0.10 by default

@@ -26,6 +26,10 @@ from streams.config import ConfigError, load_settings
         ("LEADPULSE_PARTITIONS", "0"),
         ("LEADPULSE_TOPICS__CALLS", "has spaces"),
         ("LEADPULSE_RETENTION__DAYS", "7"),
+        ("LEADPULSE_RETENTION__QUARTERS", "2"),  # five quarters in all at least
+        ("LEADPULSE_FISCAL_YEAR_START_MONTH", "13"),
+        ("LEADPULSE_STAGE_PROBABILITIES", '{"proposal": 1.5}'),
+        ("LEADPULSE_STAGE_PROBABILITIES", '{"won": 1}'),  # closed stages have no probability
         ("LEADPULSE_KAFKA__SECURITY_PROTOCOL", "CARRIER_PIGEON"),
     ],
 )

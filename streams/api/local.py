@@ -7,10 +7,11 @@ answer (every partition exactly once) from one taken while a rebalance moves par
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.api.deals import deal_body
+from streams.config import DEFAULT_STAGE_PROBABILITIES
 from streams.fold.contributions import FoldContext
 from streams.fold.outputs import instant
 from streams.fold.periods import Period
@@ -38,6 +39,7 @@ class LocalView:
     owned: Callable[[], frozenset[int] | None]  # deal partitions owned and rebuilt; None: not ready
     clock: Callable[[], float]
     before_read: Callable[[], object] = lambda: None
+    stage_probabilities: Mapping[str, float] = field(default_factory=lambda: DEFAULT_STAGE_PROBABILITIES)
 
     def partitions_or_raise(self) -> frozenset[int]:
         owned = self.owned()
@@ -59,7 +61,15 @@ class LocalView:
     def report(self, subject: SubjectKind, name: str, period: Period) -> dict[str, Any]:
         """``{"partitions", "known", "report"}``: the subject's figures over the owned partitions."""
         owned = self.partitions_or_raise()
-        reader = FigureReader(self.rollups, self.directory, owned, self.clock(), self.source_labels, self.topic_names)
+        reader = FigureReader(
+            self.rollups,
+            self.directory,
+            owned,
+            self.clock(),
+            self.source_labels,
+            self.topic_names,
+            stage_probabilities=self.stage_probabilities,
+        )
         report = build_report(reader, subject, name, period)
         return {"partitions": sorted(owned), "known": self.known(subject, name), "report": report.to_json()}
 

@@ -116,6 +116,7 @@ class LeadPulseCollector(Collector):
             source=self.source_labels,
             topic_name=lambda topic: self.topic_names.get(topic, topic),
             budgets=self.budgets,
+            stage_probabilities=settings.stage_probabilities,
         )
         self.view = SeriesView(rollups, labelling)
         self.followed = [spec for spec in catalog.CATALOG if spec.sources and not spec.volatile]
@@ -158,6 +159,7 @@ class LeadPulseCollector(Collector):
             self.source_labels,
             self.topic_names,
             self.budgets,
+            self.settings.stage_probabilities,
         )
         yield from self._intake(owned, now)
         yield from self._table_sizes(owned)

@@ -40,9 +40,14 @@ def _spec(
 
 
 def _cells(
-    family: Family, names: str, wide: Callable[..., tuple[str, ...] | None], total: bool = False, volatile: bool = False
+    family: Family,
+    names: str,
+    wide: Callable[..., tuple[str, ...] | None],
+    total: bool = False,
+    volatile: bool = False,
+    weighted: bool = False,
 ) -> CellSource:
-    return CellSource(family, tuple(names.split()), wide, total, volatile)
+    return CellSource(family, tuple(names.split()), wide, total, volatile, weighted)
 
 
 # --- how raw cells widen (one function per family layout) -----------------------------------
@@ -168,6 +173,14 @@ PIPELINE_AMOUNT = _spec(
     "rep team stage currency",
     Scope.LIVE,
     _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True, volatile=True),
+)
+WEIGHTED_PIPELINE = _spec(
+    "weighted_pipeline_amount",
+    Kind.GAUGE,
+    "Amount of open deals times the probability of their current stage (LEADPULSE_STAGE_PROBABILITIES), by owner.",
+    _PIPELINE,
+    Scope.LIVE,
+    _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True, volatile=True, weighted=True),
 )
 DEALS_WON = _spec(
     "deals_won",
@@ -443,6 +456,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     FIRST_RESPONSE_BY_SOURCE,
     PIPELINE_DEALS,
     PIPELINE_AMOUNT,
+    WEIGHTED_PIPELINE,
     DEALS_WON,
     WON_AMOUNT,
     DEALS_LOST,

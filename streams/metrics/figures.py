@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from streams.config import DEFAULT_STAGE_PROBABILITIES
 from streams.fold.contributions import LIFETIME, LIVE, Family, Scope
 from streams.fold.facts import MICRO
 from streams.fold.periods import Calendar, Period, PeriodKind
@@ -41,6 +42,8 @@ class Route(dict[Labels, Hit]):
         self.keep_at = [source.names.index(label) for label in keep]
         self.where_at = [(source.names.index(label), value) for label, value in where.items()]
         self.capped = resolve.capped(source.names)
+        self.stage_at = source.names.index("stage") if source.weighted else -1
+        self.weights: dict[Labels, float] = {}  # weighted sources: raw labels -> the stage's probability
 
     def __missing__(self, raw: Labels) -> Hit:
         wide = self.source.wide(raw, self.resolve)  # type: ignore[arg-type]
@@ -52,6 +55,8 @@ class Route(dict[Labels, Hit]):
         hit: Hit = None
         if wide is not None and all(wide[index] == value for index, value in self.where_at):
             hit = (tuple(wide[index] for index in self.keep_at), int(wide[-1]) if self.source.bucketed else 0)
+            if self.stage_at >= 0:
+                self.weights[raw] = self.resolve.probability(wide[self.stage_at])
         self[raw] = hit
         return hit
 
@@ -104,6 +109,9 @@ def add_cells(
     feeding each: what the series view needs to know when a series goes)."""
     histogram, slots, value_at = spec.kind is Kind.HISTOGRAM, len(spec.buckets) + 1, 1 if source.total else 0
     get = out.get
+    if source.weighted:
+        _add_weighted(out, route, cells, value_at)
+        return
     for raw, cell in cells.items():
         hit = route[raw]
         if hit is None:
@@ -119,6 +127,15 @@ def add_cells(
             acc[0] += cell[value_at]
         if fed is not None:
             fed[key] = fed.get(key, 0) + 1
+
+
+def _add_weighted(out: dict[tuple[str, ...], Accumulator], route: Route, cells: Cells, value_at: int) -> None:
+    """A weighted source's cells (scalars, never followed by the series view: they are volatile)."""
+    for raw, cell in cells.items():
+        hit = route[raw]
+        if hit is not None:
+            acc = out.setdefault(hit[0], [0])
+            acc[0] += round(cell[value_at] * route.weights[raw])
 
 
 def with_period(spec: MetricSpec, labels: tuple[str, ...], period: str | None) -> tuple[str, ...]:
@@ -172,6 +189,7 @@ class FigureReader:
         source_labels: SourceLabels,
         topic_names: Mapping[str, str],
         budgets: LabelBudgets | None = None,
+        stage_probabilities: Mapping[str, float] = DEFAULT_STAGE_PROBABILITIES,
     ) -> None:
         self.rollups = rollups
         self.profiles = profiles
@@ -185,6 +203,7 @@ class FigureReader:
             today=self.calendar.period_of(PeriodKind.DAY, now)[1],
             topic_name=lambda topic: topic_names.get(topic, topic),
             budgets=budgets,
+            stage_probabilities=stage_probabilities,
         )
         self.routes = Routes(self.resolve)
 

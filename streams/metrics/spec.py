@@ -4,11 +4,12 @@ computes them; both import these types from here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from streams.config import DEFAULT_STAGE_PROBABILITIES
 from streams.fold.contributions import Family
 from streams.fold.periods import STORED, PeriodKind
 from streams.metrics.labels import OTHER, LabelBudget, LabelBudgets, SourceLabels, stage_label
@@ -46,6 +47,7 @@ class CellSource:
     wide: Callable[[Raw, Resolve], tuple[str, ...] | None]
     total: bool = False
     volatile: bool = False
+    weighted: bool = False  # each cell's value times the probability of its (mapped) stage
 
     @property
     def bucketed(self) -> bool:
@@ -91,6 +93,12 @@ class Labelling:
     source: SourceLabels
     topic_name: Callable[[str], str]
     budgets: LabelBudgets | None = field(default=None, kw_only=True)  # /metrics caps open labels; the API not
+    stage_probabilities: Mapping[str, float] = field(default_factory=lambda: DEFAULT_STAGE_PROBABILITIES, kw_only=True)
+
+    def probability(self, stage: str) -> float:
+        """The weighted pipeline's probability of a stage label (``other`` for any stage outside the set)."""
+        probabilities = self.stage_probabilities
+        return probabilities.get(stage, probabilities["other"])
 
     def source_label(self, source: str | None) -> str:
         return self._counted(self.source(source), source, "source")

@@ -134,6 +134,7 @@ class Engine:
                 owned=self._owned_deal_partitions,
                 clock=clock,
                 before_read=self._sync_profiles_if_idle,
+                stage_probabilities=settings.stage_probabilities,
             ),
             self.gatherer,
         )
