@@ -114,6 +114,47 @@ def test_metrics_carry_the_current_quarter_and_year_for_won_and_lost(closes: Har
     assert closes.value("leadpulse_first_response_seconds_count", rep="ann", team="emea", period="quarter") is None
 
 
+# Open deals on 15 April 2024 (fiscal Q1 is April-June, the fiscal year April 2024-March 2025):
+OPEN = [
+    ("e1", "proposal", 1000, "2024-04-30"),  # this month, quarter and year: 1000 x 0.50
+    ("e2", "negotiation", 2000, "2024-06-15"),  # this quarter and year: 2000 x 0.75
+    ("e3", "new", 4000, "2025-02-01"),  # this fiscal year only: 4000 x 0.05
+    ("e4", "qualified", 8000, "2024-03-31"),  # slipped: last fiscal year
+]
+
+
+def test_the_forecast_counts_open_deals_expected_to_close_in_the_period(closes: Harness) -> None:
+    for deal, stage_name, amount, expected in OPEN:
+        closes.deals_in(
+            closes.message(
+                "crm.deal-stages",
+                1,
+                deal,
+                stage(
+                    deal,
+                    "ann",
+                    NOW_APRIL - 3600,
+                    stage_name,
+                    f"{deal}-1",
+                    team="emea",
+                    amount=str(amount),
+                    currency="EUR",
+                    expected_close_date=expected,
+                ),
+            )
+        )
+    emea = {"team": "emea", "currency": "EUR"}
+    assert closes.value("leadpulse_forecast_weighted_amount", period="month", **emea) == 500
+    assert closes.value("leadpulse_forecast_weighted_amount", period="quarter", **emea) == 2000
+    assert closes.value("leadpulse_forecast_weighted_amount", period="year", **emea) == 2200
+    # Its other part, won so far: 800 on 1 April (local) and 1,600 on 10 April
+    assert closes.value("leadpulse_won_amount", rep="ann", team="emea", period="quarter", currency="EUR") == 800
+    parts = team_report(closes, (PeriodKind.QUARTER, "2024-04-01"))["leadpulse_forecast_weighted_amount"]
+    assert parts == {("EUR",): [2000 * 1_000_000]}
+    last_year = team_report(closes, (PeriodKind.YEAR, "2023-04-01"))["leadpulse_forecast_weighted_amount"]
+    assert last_year == {("EUR",): [8000 * 0.20 * 1_000_000]}  # the slipped deal, under its expected month
+
+
 def test_a_quarter_and_a_year_are_the_sum_of_their_months() -> None:
     """Every period family of a report: the quarter's (and the year's) parts equal the sum of its
     months' parts, over random deals, activities and closes across two fiscal years."""

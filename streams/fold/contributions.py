@@ -27,7 +27,7 @@ from itertools import pairwise
 from streams.fold import deals
 from streams.fold.deals import DealState
 from streams.fold.facts import MICRO, ActivityFact, DealTopic
-from streams.fold.periods import Calendar
+from streams.fold.periods import Calendar, PeriodKind
 from streams.fold.profiles import NoProfiles, ProfileLookup, profile_at, team_at
 from streams.fold.sla import SlaPolicy
 from streams.fold.worktime import business_seconds
@@ -65,6 +65,9 @@ class Family(StrEnum):
     STAGE_DWELL = "stage_dwell"  # rep, team, stage, bucket; total = seconds in the stage left
     PIPELINE = "pipeline"  # LIVE: rep, team|None, stage, currency; total = amount
     SLIPPING = "slipping"  # LIVE: rep, team|None, currency, expected_close; total = amount
+    # Open deals under the month of their expected close date (live state kept by period, so a
+    # quarter or year sums its months): rep, team|None, stage, currency; total = amount
+    FORECAST = "forecast"
     DUPLICATES = "duplicates"  # LIFETIME: topic
 
 
@@ -203,6 +206,9 @@ def deal_contributions(state: DealState, ctx: FoldContext) -> DealContributions:
         expected = deals.expected_close(state)
         if expected is not None:
             _add(out.sums, (LIVE, Family.SLIPPING, (latest.rep, latest.team, currency, expected)), 1, amount_micro or 0)
+            closing_month = (PeriodKind.MONTH, expected[:7])
+            forecast = (latest.rep, latest.team, latest.stage, currency)
+            _add(out.sums, (closing_month, Family.FORECAST, forecast), 1, amount_micro or 0)
         if touch is None:
             profile = profile_at(profiles, latest.rep, created)
             breach_at = ctx.sla.crossings(created, source, profile)[0]

@@ -83,6 +83,11 @@ def _pipeline(raw: Raw, r: Resolve) -> tuple[str, ...]:
     return (rep, r.team_now(rep, team), r.stage_label(stage), currency)  # type: ignore[arg-type,return-value]
 
 
+def _forecast(raw: Raw, r: Resolve) -> tuple[str, ...]:
+    rep, team, stage, currency = raw
+    return (r.team_now(rep, team), r.stage_label(stage), currency)  # type: ignore[arg-type,return-value]
+
+
 def _slipped(raw: Raw, r: Resolve) -> tuple[str, ...] | None:
     rep, team, currency, expected_close = raw
     if expected_close >= r.today:  # type: ignore[operator]
@@ -181,6 +186,16 @@ WEIGHTED_PIPELINE = _spec(
     _PIPELINE,
     Scope.LIVE,
     _cells(Family.PIPELINE, _PIPELINE, _pipeline, total=True, volatile=True, weighted=True),
+)
+FORECAST_WEIGHTED = _spec(
+    "forecast_weighted_amount",
+    Kind.GAUGE,
+    "The revenue forecast's open part: the weighted amount of open deals whose expected close date falls in the"
+    " current month, fiscal quarter or year, by team now (the forecast adds the period's won amount).",
+    "team currency period",
+    Scope.PERIOD,
+    _cells(Family.FORECAST, "team stage currency", _forecast, total=True, volatile=True, weighted=True),
+    periods=(PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR),
 )
 DEALS_WON = _spec(
     "deals_won",
@@ -457,6 +472,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     PIPELINE_DEALS,
     PIPELINE_AMOUNT,
     WEIGHTED_PIPELINE,
+    FORECAST_WEIGHTED,
     DEALS_WON,
     WON_AMOUNT,
     DEALS_LOST,
