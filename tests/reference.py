@@ -19,6 +19,16 @@ FIRST_RESPONSE_BOUNDS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 17
 CYCLE_BOUNDS = [days * 86400 for days in (1, 3, 7, 14, 30, 60, 90, 180, 365)]
 DWELL_BOUNDS = [3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400, 90 * 86400]
 WELL_KNOWN_STAGES = {"new", "contacted", "qualified", "meeting", "proposal", "negotiation", "won", "lost"}
+# SPEC §3's default probabilities of the weighted pipeline, written out from the spec.
+STAGE_PROBABILITIES = {
+    "new": 0.05,
+    "contacted": 0.10,
+    "qualified": 0.20,
+    "meeting": 0.30,
+    "proposal": 0.50,
+    "negotiation": 0.75,
+    "other": 0.10,
+}
 KNOWN_SOURCES = {"inbound_demo", "inbound_content", "outbound", "referral", "event", "partner"}
 TOPIC_NAMES = {
     "deal_stages": "crm.deal-stages",
@@ -43,6 +53,13 @@ def period_start(kind: str, at: float) -> str:
     if kind == "week":
         return (moment.date() - timedelta(days=moment.weekday())).isoformat()
     return moment.strftime("%Y-%m")
+
+
+def fiscal_start(kind: str, at: float) -> str:
+    """The first day of the calendar quarter or year of ``at`` (the fiscal year the datasets use: from January)."""
+    moment = datetime.fromtimestamp(at, UTC)
+    first_month = (moment.month - 1) // 3 * 3 + 1 if kind == "quarter" else 1
+    return f"{moment.year:04d}-{first_month:02d}-01"
 
 
 def previous_period_start(kind: str, now: float) -> str:
@@ -93,6 +110,7 @@ class Model:
         self.sla_by_source = sla_by_source
         self.out: dict[tuple[str, frozenset], float] = defaultdict(float)
         self.current = {kind: period_start(kind, now) for kind in ("hour", "day", "week", "month")}
+        self.fiscal = {kind: fiscal_start(kind, now) for kind in ("quarter", "year")}
 
     def put(self, name: str, value: float, **labels: str) -> None:
         self.out[(name, frozenset(labels.items()))] += value
@@ -353,7 +371,7 @@ def expected_metrics(
             rep, rep_team = closing["rep_id"], m.team(closing["rep_id"], closing.get("team"), closed_at)
             proposal = any(s["stage"] == "proposal" and ts(s["occurred_at"]) <= closed_at for s in stages)
             won = latest["stage"] == "won"
-            kinds = m.periods(closed_at)
+            kinds = m.periods(closed_at) + [k for k, start in m.fiscal.items() if fiscal_start(k, closed_at) == start]
             kinds_previous = [
                 k for k in m.current if k != "hour" and period_start(k, closed_at) == previous_period_start(k, now)
             ]
@@ -366,7 +384,7 @@ def expected_metrics(
                         period=period,
                         currency=currency,
                     )
-            for period in kinds:  # the must-exist families: every period kind
+            for period in kinds:  # the must-exist families: every period kind, the quarter and year included
                 if won:
                     put("leadpulse_deals_won", 1, rep=rep, team=rep_team, period=period)
                     put("leadpulse_won_amount", float(amount), rep=rep, team=rep_team, period=period, currency=currency)
@@ -398,9 +416,26 @@ def expected_metrics(
             stage=stage_label,
             currency=currency,
         )
+        weighted = float(amount) * STAGE_PROBABILITIES[stage_label]
+        put(
+            "leadpulse_weighted_pipeline_amount",
+            weighted,
+            rep=owner_now[0],
+            team=owner_now[1],
+            stage=stage_label,
+            currency=currency,
+        )
         expected_close = next(
             (s["expected_close_date"] for s in reversed(stages) if s.get("expected_close_date")), None
         )
+        if expected_close is not None:
+            closing_day = ts(f"{expected_close}T12:00:00+00:00")
+            in_month = period_start("month", closing_day) == m.current["month"]
+            kinds = (["month"] if in_month else []) + [
+                k for k, start in m.fiscal.items() if fiscal_start(k, closing_day) == start
+            ]
+            for kind in kinds:
+                put("leadpulse_forecast_weighted_amount", weighted, team=owner_now[1], currency=currency, period=kind)
         if expected_close is not None and expected_close < datetime.fromtimestamp(now, UTC).date().isoformat():
             put("leadpulse_deals_slipped", 1, rep=owner_now[0], team=owner_now[1])
             put("leadpulse_slipped_amount", float(amount), rep=owner_now[0], team=owner_now[1], currency=currency)

@@ -298,3 +298,29 @@ async def test_other_methods_and_request_bodies_are_refused(floor: Harness) -> N
         # Beyond aiohttp's limits (8190 bytes a line) the parser answers 400 before any handler.
         assert (await client.get("/deals/" + "a" * 9000, headers=AUTH)).status == 400
         assert (await client.get("/deals/a", headers={**AUTH, "X-Big": "b" * 9000})).status == 400
+
+
+async def test_reports_carry_the_ratios_and_percentiles_next_to_their_parts(floor: Harness) -> None:
+    """Today emea won deal a (5,000 EUR) and lost deal b: a win rate of 1 / 2. ann answered deal a in
+    100 s: one observation in the (60, 300] bucket, so p50 = 60 + 240 x 0.5 and p90 = 60 + 240 x 0.9,
+    as histogram_quantile has it. This month emea won 5,000 EUR (and 300 USD, not the quota's
+    currency) of bob's 10,000 EUR quota: attainment 0.5, and no EUR pipeline to cover the rest."""
+    async with serve(floor) as client:
+        today = await get(client, "/teams/emea/metrics")
+        assert today["ratios"]["win_rate"] == [{"labels": {}, "value": 0.5, "numerator": 1, "denominator": 2}]
+        assert "quota_attainment" not in today["ratios"]  # a day has no quota
+        (response,) = today["percentiles"]["leadpulse_first_response_seconds"]
+        assert (response["p50"], response["p90"], response["count"]) == (180, 276, 1)
+        assert today["percentiles"]["leadpulse_sales_cycle_seconds"][0]["p50"] is not None
+        month = await get(client, "/teams/emea/metrics?period=month")
+        assert row(month["ratios"]["quota_attainment"], currency="EUR") == {
+            "labels": {"currency": "EUR"},
+            "value": 0.5,
+            "numerator": 5000,
+            "denominator": 10000,
+        }
+        assert row(month["ratios"]["pipeline_coverage"], currency="EUR")["value"] == 0
+        quarter = await get(client, "/teams/emea/metrics?period=quarter&start=2024-01-01")
+        assert row(quarter["ratios"]["quota_attainment"], currency="EUR")["denominator"] == 30000
+        nobody = await get(client, "/reps/ann/metrics?period=day&start=2024-03-01")
+        assert nobody["ratios"]["win_rate"][0]["value"] is None  # nothing closed: nothing to divide

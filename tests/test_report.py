@@ -89,3 +89,16 @@ def test_parts_of_two_workers_merge_into_the_whole(scenario: Harness) -> None:  
         first = build_report(reader(scenario, {0}), subject, name, TODAY)  # type: ignore[arg-type]
         second = Report.from_json(build_report(reader(scenario, {1}), subject, name, TODAY).to_json())  # type: ignore[arg-type]
         assert render(first.merge(second)) == render(whole)
+
+
+def test_percentiles_interpolate_in_the_buckets_as_histogram_quantile_does() -> None:
+    """Worked out by hand from Prometheus' rule: linear inside the bucket that holds the rank, the
+    first bucket starting at 0, the highest finite bound when the rank falls in +Inf."""
+    from streams.metrics.derived import histogram_quantile
+
+    buckets = {"60": 2, "300": 6, "900": 8, "+Inf": 10}  # cumulative
+    assert histogram_quantile(0.1, buckets) == 30  # rank 1 of the first 2 in (0, 60]
+    assert histogram_quantile(0.5, buckets) == 60 + 240 * (5 - 2) / 4  # rank 5: the 3rd of 4 in (60, 300]
+    assert histogram_quantile(0.8, buckets) == 900  # rank 8: the top of (300, 900]
+    assert histogram_quantile(0.9, buckets) == 900  # rank 9 falls in +Inf: the highest finite bound
+    assert histogram_quantile(0.5, {"60": 0, "+Inf": 0}) is None

@@ -81,10 +81,32 @@ class MetricRow(_Body):
         return {key: value for key, value in handler(self).items() if value is not None}
 
 
+class RatioRow(_Body):
+    labels: dict[str, str]
+    value: float | None = Field(description="numerator / denominator; null when the denominator is 0.")
+    numerator: float
+    denominator: float
+
+
+class PercentileRow(_Body):
+    labels: dict[str, str]
+    p50: float | None = Field(description="Seconds, interpolated in the buckets as Prometheus' histogram_quantile.")
+    p90: float | None
+    count: int
+    sum: float
+
+
 class MetricsBody(_Body):
     subject: Literal["rep", "team"]
     name: str
     period: PeriodBody
+    ratios: dict[str, list[RatioRow]] = Field(
+        description="The catalog's ratios (win rate, conversion, connect rate, attainment, coverage, growth, ...),"
+        " each next to its parts."
+    )
+    percentiles: dict[str, list[PercentileRow]] = Field(
+        description="p50 and p90 of the response and cycle histograms, from the buckets /metrics exports."
+    )
     metrics: dict[str, list[MetricRow]] = Field(
         description="Every catalog item by its Prometheus name (README: metric catalog); [] where nothing happened."
     )

@@ -16,10 +16,20 @@ from typing import Any, Protocol
 
 from streams.api.cluster import segment
 from streams.api.local import LocalView, awaiting_lead_body
-from streams.api.models import AwaitingBody, DealBody, MetricRow, MetricsBody, PeriodBody, TeamsBody
+from streams.api.models import (
+    AwaitingBody,
+    DealBody,
+    MetricRow,
+    MetricsBody,
+    PercentileRow,
+    PeriodBody,
+    RatioRow,
+    TeamsBody,
+)
 from streams.api.params import BadParameter, limit_of, period_of
 from streams.fold.outputs import instant
 from streams.fold.periods import Period, PeriodKind
+from streams.metrics.derived import percentiles, ratios
 from streams.metrics.report import Report, SubjectKind, mentions, render
 
 INTERNAL = "/internal"
@@ -80,6 +90,10 @@ class Api:
             name=name,
             period=PeriodBody(kind=period[0].value, label=period[1], start=self.calendar.start_of(period)),
             metrics={metric: [MetricRow(**row) for row in rows] for metric, rows in rendered.items()},
+            ratios={name: [RatioRow(**row) for row in rows] for name, rows in ratios(rendered, period[0]).items()},
+            percentiles={
+                family: [PercentileRow(**row) for row in rows] for family, rows in percentiles(rendered).items()
+            },
         )
 
     async def awaiting(self, team: str, query: Mapping[str, str]) -> AwaitingBody:
