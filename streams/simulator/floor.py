@@ -2,10 +2,10 @@
 
 Leads arrive as a Poisson process from weighted sources and are assigned round-robin to SDRs.
 Most get a first touch after a log-normal delay (median about 90 s), some wait far past the SLA,
-a few are never answered. Calls have realistic outcomes and talk times; emails are opened,
-answered or bounce; qualified leads are handed to an AE, meetings are booked and held (or
-missed), proposals go out, deals are won or lost with amounts. About 0.5% of messages are
-malformed and 0.5% are repeats, so the dead-letter path and deduplication are exercised.
+a few are never answered (and lost for no response hours later). Calls have realistic outcomes
+and talk times; emails are opened, answered or bounce; qualified leads are handed to an AE,
+meetings are booked and held (or missed), proposals go out, deals are won or lost with amounts.
+About 0.5% of messages are malformed and 0.5% are repeats, so the dead-letter path and deduplication are exercised.
 
 The schedule is pure (:class:`CrmSimulation` yields messages for a time range), so the
 benchmark and the tests can use the same mix without a clock; :mod:`streams.simulator.run`
@@ -42,6 +42,7 @@ EVENTS_PER_LEAD = 9  # average, for turning an event rate into a lead arrival ra
 # A lead's fate (each after the previous): never answered; qualified (else lost for no response);
 # its meeting held (else lost as a no-show); its close date kept (else it slips and stays open); won.
 NEVER_ANSWERED = 0.04
+GIVEN_UP_AFTER_HOURS = (2.0, 8.0)  # a lead nobody answered is lost for no response after this long
 QUALIFIED = 0.55
 MEETING_HELD = 0.8
 SLIPS = 0.1
@@ -175,7 +176,11 @@ class CrmSimulation:
         self._event(created, self.topics.deal_stages, deal, sdr, stage="new", source=source)
         roll = rng.random()
         if roll < NEVER_ANSWERED:
-            return  # never answered: stays awaiting response
+            # Never answered: it waits past its SLA, and after some hours the floor gives it up, as a
+            # real one does (else the live page fills with leads weeks old).
+            given_up = created + rng.uniform(*GIVEN_UP_AFTER_HOURS) * 3600
+            self._event(given_up, self.topics.deal_stages, deal, sdr, stage="lost", lost_reason="no_response")
+            return
         delay = rng.uniform(900, 5400) if roll < 0.14 else rng.lognormvariate(4.5, 1.0)
         touch = created + delay
         (self._call if rng.random() < 0.6 else self._email)(touch, deal, sdr)
