@@ -155,7 +155,12 @@ def test_the_board_is_what_its_definition_writes() -> None:
     board = json.loads(DASHBOARD.read_text())
     assert [variable["name"] for variable in board["templating"]["list"]] == ["team", "rep"]
     rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
-    assert rows == ["Sales floor: leads waiting, response, activity", "Pipeline and revenue", "Engine"]
+    assert rows == [
+        "Sales floor: leads waiting, response, activity",
+        "Pipeline and revenue",
+        "Quarter: will we make it?",
+        "Engine",
+    ]
 
 
 def test_dashboard_queries_parse(tmp_path: Path) -> None:

@@ -252,6 +252,57 @@ ROWS = [
         ],
     ),
     Row(
+        "Quarter: will we make it?",
+        [
+            Panel(
+                "Won this quarter against quota, by rep",
+                "bargauge",
+                [
+                    (
+                        "{{rep}} {{currency}}",
+                        f'rep:leadpulse_period_quota_attainment:ratio{{period="quarter",rep=~"$rep"}}'
+                        f" and on (rep) {QUOTAS}",
+                    )
+                ],
+                unit="percentunit",
+            ),
+            Panel(
+                "Forecast this quarter against quota, by team",
+                "bargauge",
+                [
+                    (
+                        "{{team}} {{currency}}",
+                        'team:leadpulse_revenue_forecast:amount{period="quarter",team=~"$team"}'
+                        " / on (team, period, currency)"
+                        ' team:leadpulse_period_quota:amount{period="quarter"}',
+                    )
+                ],
+                unit="percentunit",
+            ),
+            Panel(
+                "Pipeline coverage of the quarter's remaining quota, by rep",
+                "bargauge",
+                [
+                    (
+                        "{{rep}} {{currency}}",
+                        f'rep:leadpulse_period_pipeline_coverage:ratio{{period="quarter",rep=~"$rep"}}'
+                        f" and on (rep) {QUOTAS}",
+                    )
+                ],
+            ),
+            Panel(
+                "Weighted pipeline by stage",
+                "bargauge",
+                [
+                    (
+                        "{{stage}} {{currency}}",
+                        f"sum by (stage, currency) ({sel('leadpulse_weighted_pipeline_amount')})",
+                    )
+                ],
+            ),
+        ],
+    ),
+    Row(
         "Engine",
         [
             Panel("Workers up", "stat", [("up", 'sum(up{job="leadpulse"})')]),
