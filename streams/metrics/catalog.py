@@ -24,6 +24,12 @@ from streams.metrics.spec import CellSource, Kind, MetricSpec, Raw, Resolve, Sco
 DEAL_PERIODS = (PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)
 # The must-exist won and lost figures carry every period, the fiscal quarter and year included (SPEC §3).
 EVERY_PERIOD = tuple(PeriodKind)
+# First-response histograms (13 series a label set) skip the hour: nothing on the board or in the
+# alerts reads "this hour", and the busiest hour would add 9,100 rep series; the by-rep one keeps the
+# day (the floor) and the month (coaching), its team sums come from the by-source family.
+REP_RESPONSE_PERIODS = (PeriodKind.DAY, PeriodKind.MONTH)
+# Stage dwell and transitions move over weeks: the month is the board's view, days and weeks the API's.
+MONTH_ONLY = (PeriodKind.MONTH,)
 
 
 def _spec(
@@ -152,6 +158,7 @@ FIRST_RESPONSE = _spec(
     Scope.PERIOD,
     _FIRST_RESPONSE,
     buckets=FIRST_RESPONSE_BUCKETS,
+    periods=REP_RESPONSE_PERIODS,
 )
 FIRST_RESPONSE_BY_SOURCE = _spec(
     "first_response_by_source_seconds",
@@ -161,6 +168,7 @@ FIRST_RESPONSE_BY_SOURCE = _spec(
     Scope.PERIOD,
     _FIRST_RESPONSE,
     buckets=FIRST_RESPONSE_BUCKETS,
+    periods=DEAL_PERIODS,
 )
 _PIPELINE = "rep team stage currency"
 PIPELINE_DEALS = _spec(
@@ -349,7 +357,7 @@ STAGE_DWELL = _spec(
     Scope.PERIOD,
     _cells(Family.STAGE_DWELL, "rep team stage bucket", _dwell, total=True),
     buckets=STAGE_DWELL_BUCKETS,
-    periods=DEAL_PERIODS,
+    periods=MONTH_ONLY,
 )
 STAGE_TRANSITIONS = _spec(
     "stage_transitions",
@@ -358,7 +366,7 @@ STAGE_TRANSITIONS = _spec(
     "team from_stage to_stage period",
     Scope.PERIOD,
     _cells(Family.TRANSITIONS, "rep team from_stage to_stage", _transitions),
-    periods=DEAL_PERIODS,
+    periods=MONTH_ONLY,
 )
 CLOSED_AFTER_PROPOSAL = _spec(
     "deals_closed_after_proposal",
