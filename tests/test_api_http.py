@@ -300,12 +300,22 @@ async def test_other_methods_and_request_bodies_are_refused(floor: Harness) -> N
         assert (await client.get("/deals/a", headers={**AUTH, "X-Big": "b" * 9000})).status == 400
 
 
-async def test_reports_carry_the_ratios_and_percentiles_next_to_their_parts(floor: Harness) -> None:
+@pytest.fixture
+def forecast_floor(floor: Harness) -> Harness:
+    """The floor and bob's open deal e: 2,000 EUR at proposal, expected to close on 28 March."""
+    e = stage("e", "bob", at(-50), "proposal", "e1", amount=2000, currency="EUR", expected_close_date="2024-03-28")
+    floor.deals_in(floor.message("crm.deal-stages", 1, "e", e))
+    return floor
+
+
+async def test_reports_carry_the_ratios_and_percentiles_next_to_their_parts(forecast_floor: Harness) -> None:
     """Today emea won deal a (5,000 EUR) and lost deal b: a win rate of 1 / 2. ann answered deal a in
     100 s: one observation in the (60, 300] bucket, so p50 = 60 + 240 x 0.5 and p90 = 60 + 240 x 0.9,
     as histogram_quantile has it. This month emea won 5,000 EUR (and 300 USD, not the quota's
-    currency) of bob's 10,000 EUR quota: attainment 0.5, and no EUR pipeline to cover the rest."""
-    async with serve(floor) as client:
+    currency) of bob's 10,000 EUR quota: attainment 0.5. Bob's open deal e, 2,000 EUR at proposal
+    (probability 0.5) expected to close this month, covers 2,000 of the 5,000 EUR left and makes the
+    forecast 5,000 + 1,000: 0.6 of the month's quota, 0.2 of the quarter's."""
+    async with serve(forecast_floor) as client:
         today = await get(client, "/teams/emea/metrics")
         assert today["ratios"]["win_rate"] == [{"labels": {}, "value": 0.5, "numerator": 1, "denominator": 2}]
         assert "quota_attainment" not in today["ratios"]  # a day has no quota
@@ -319,8 +329,15 @@ async def test_reports_carry_the_ratios_and_percentiles_next_to_their_parts(floo
             "numerator": 5000,
             "denominator": 10000,
         }
-        assert row(month["ratios"]["pipeline_coverage"], currency="EUR")["value"] == 0
+        assert row(month["ratios"]["pipeline_coverage"], currency="EUR")["value"] == 2000 / 5000
+        assert row(month["ratios"]["forecast_attainment"], currency="EUR")["value"] == 6000 / 10000
         quarter = await get(client, "/teams/emea/metrics?period=quarter&start=2024-01-01")
         assert row(quarter["ratios"]["quota_attainment"], currency="EUR")["denominator"] == 30000
+        assert row(quarter["ratios"]["forecast_attainment"], currency="EUR") == {
+            "labels": {"currency": "EUR"},
+            "value": 6000 / 30000,
+            "numerator": 6000,
+            "denominator": 30000,
+        }
         nobody = await get(client, "/reps/ann/metrics?period=day&start=2024-03-01")
         assert nobody["ratios"]["win_rate"][0]["value"] is None  # nothing closed: nothing to divide

@@ -7,6 +7,7 @@ The test command installs chromium and chromium-driver (dev.py); a missing brows
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import time
@@ -59,6 +60,11 @@ def away_from_midnight() -> None:
         time.sleep((300 - seconds) % 86400)
 
 
+def js_round(number: float) -> int:
+    """JavaScript's Math.round: halves up (Python's round takes them to the even neighbour)."""
+    return math.floor(number + 0.5)
+
+
 def updates(browser: webdriver.Chrome) -> int:
     return int(browser.execute_script("return Number(document.body.dataset.updates || 0)"))
 
@@ -89,6 +95,14 @@ def test_the_page_shows_the_floor_from_the_api(
                     assert shown[(team, row["labels"]["activity"])] == str(int(row["value"])), team
             for row in metrics["leadpulse_pipeline_deals"]:
                 assert shown[(team, "pipeline_" + row["labels"]["stage"])] == str(int(row["value"])), team
+            quarter = get_json(f"{worker.url}/teams/{team}/metrics?period=quarter")["ratios"]
+            (won,) = quarter["quota_attainment"]  # the simulated floor's quotas are in USD
+            (forecast,) = quarter["forecast_attainment"]
+            assert won["denominator"] > 0 and forecast["numerator"] >= won["numerator"], team
+            assert shown[(team, "won")] == f"{js_round(won['numerator']):,} USD", team
+            assert shown[(team, "quota")] == f"{js_round(won['denominator']):,} USD", team
+            assert shown[(team, "forecast")] == f"{js_round(forecast['numerator']):,} USD", team
+            assert shown[(team, "forecast_share")] == f"{js_round(forecast['value'] * 100)} %", team
         assert browser.find_element(By.ID, "status").text.startswith("updated")
         if SCREENSHOT:
             browser.save_screenshot(SCREENSHOT)

@@ -78,6 +78,12 @@ def ratios(metrics: Mapping[str, Rows], period: PeriodKind) -> dict[str, list[di
     if period in QUOTA_MONTHS:
         quota = {c: q * QUOTA_MONTHS[period] for c, q in by(m("monthly_quota"), "currency").items()}
         out["quota_attainment"] = [ratio(won_amount.get(c, 0.0), q, currency=c) for c, q in sorted(quota.items())]
+        # The revenue forecast (won so far + the weighted open amount expected to close in the period)
+        # against the same quota: "will we make it?".
+        open_weighted = by(m("forecast_weighted_amount"), "currency")
+        out["forecast_attainment"] = [
+            ratio(won_amount.get(c, 0.0) + open_weighted.get(c, 0.0), q, currency=c) for c, q in sorted(quota.items())
+        ]
         if period in COVERED:
             pipeline = by(m("pipeline_amount"), "currency")
             out["pipeline_coverage"] = [
