@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
-import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from streams.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from streams.simulator.history import History
 
 
 def _settings_or_exit() -> Settings:
@@ -37,42 +38,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Embedded broker, one worker and the simulator (a child process) together."""
-    from streams.kafka.start_over import before_starting_over
-    from streams.worker.runner import broker_for, run_worker
+    from streams.demo import run_demo
 
     settings = _settings_or_exit()
     _logging(settings)
-    with broker_for(settings) as broker:
-        env = {**os.environ, "LEADPULSE_BROKER": broker.bootstrap}
-        command = [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "simulate",
-            "--rate",
-            str(args.rate),
-            "--seed",
-            str(args.seed),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
-        simulator = subprocess.Popen(command, env=env)
-        before_starting_over(lambda: (simulator.kill(), simulator.wait(10)))  # the new demo starts its own
-        print(
-            f"LeadPulse demo: broker {broker.bootstrap}; the live page at "
-            f"http://{settings.web_host}:{settings.web_port}/, metrics at /metrics, "
-            "the API as /openapi.json describes (Ctrl-C stops everything)",
-            flush=True,
-        )
-        try:
-            run_worker(settings, broker)
-        finally:
-            simulator.send_signal(signal.SIGTERM)
-            try:
-                simulator.wait(10)
-            except subprocess.TimeoutExpired:
-                simulator.kill()
-    return 0
+    return run_demo(settings, rate=args.rate, seed=args.seed)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -83,7 +53,37 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if settings.embedded_broker:
         print("leadpulse simulate: set LEADPULSE_BROKER to the cluster to produce into", file=sys.stderr)
         return 2
-    return run_simulator(settings, rate=args.rate, seed=args.seed, duration=args.duration, parent_pid=args.parent_pid)
+    return run_simulator(
+        settings,
+        rate=args.rate,
+        seed=args.seed,
+        duration=args.duration,
+        history=_history(settings, args),
+        parent_pid=args.parent_pid,
+    )
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> Callable[[float], History]:
+    """``--history quarter`` (the fiscal quarter so far, at a real floor's pace) or seconds (at the
+    live rate); ``--history-rate`` sets the pace of either."""
+    from functools import partial
+
+    from streams.simulator.history import HISTORY_RATE, last, quarter_so_far
+
+    if args.history == "quarter":
+        return partial(quarter_so_far, settings.calendar(), rate=args.history_rate or HISTORY_RATE)
+    return partial(last, float(args.history), rate=args.history_rate or args.rate)
+
+
+def _history_choice(text: str) -> str:
+    if text == "quarter":
+        return text
+    try:
+        if float(text) >= 0:
+            return text
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"--history is 'quarter' or a number of seconds >= 0 (got {text!r})")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadpulse", description="Real-time sales metrics from CRM events.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="embedded broker + one worker + the simulator")
-    demo.add_argument("--rate", type=float, default=20.0, help="simulated events per second")
+    demo.add_argument("--rate", type=float, default=2.0, help="live simulated events per second")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=cmd_demo)
     worker = commands.add_parser("worker", help="one worker (embedded broker when LEADPULSE_BROKER is unset)")
@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rate", type=float, default=20.0, help="events per second")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--duration", type=float, default=None, help="seconds to run (default: until stopped)")
+    simulate.add_argument(
+        "--history",
+        type=_history_choice,
+        default="quarter",
+        help="what to replay before going live: 'quarter' (the fiscal quarter so far) or SECONDS",
+    )
+    simulate.add_argument("--history-rate", type=float, default=None, help="events per second of the history")
     simulate.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by demo
     simulate.set_defaults(run=cmd_simulate)
     backfill = commands.add_parser("import", help="backfill a JSONL export")

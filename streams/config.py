@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from schemas.events import InputTopic
 from streams.fold.facts import DealTopic
-from streams.fold.periods import PeriodKind
+from streams.fold.periods import Calendar, PeriodKind
 from streams.fold.sla import SlaPolicy, policy_from
 
 ENV_PREFIX = "LEADPULSE_"
@@ -218,6 +218,10 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"  # an IPv6 address
         return f"http://{host}:{self.web_port}"
+
+    def calendar(self) -> Calendar:
+        """The reporting calendar: periods in the reporting timezone, the fiscal year's quarters."""
+        return Calendar(self.reporting_timezone, self.fiscal_year_start_month)
 
     def sla_policy(self) -> SlaPolicy:
         return policy_from(self.sla_default_seconds, self.sla_by_source, self.sla_business_hours)

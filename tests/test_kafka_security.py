@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from streams.config import load_settings
 from streams.importer import run as importer_run
 from streams.kafka import topics, transport
 from streams.simulator import run as simulate
+from streams.simulator.history import last
 from streams.worker.app import build_app
 
 PASSWORD = "pa55-never-logged"
@@ -89,7 +91,15 @@ def test_security_settings_reach_every_kafka_client(
     export.write_text("")
     for client in (
         topics.ensure_topics(settings, "kafka-1:9093", deal_changelogs=[], global_changelogs=[]),
-        simulate._produce(settings, rate=1, seed=1, duration=1, warmup=0, parent_pid=None),
+        simulate._produce(
+            settings,
+            rate=1,
+            seed=1,
+            duration=1,
+            history=partial(last, 0, rate=1),
+            parent_pid=None,
+            announce=print,
+        ),
         importer_run.send_file(settings, export, progress=False),
     ):
         with pytest.raises(Recorded):

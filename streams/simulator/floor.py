@@ -5,7 +5,9 @@ Most get a first touch after a log-normal delay (median about 90 s), some wait f
 a few are never answered (and lost for no response hours later). Calls have realistic outcomes
 and talk times; emails are opened, answered or bounce; qualified leads are handed to an AE,
 meetings are booked and held (or missed), proposals go out, deals are won or lost with amounts.
-About 0.5% of messages are malformed and 0.5% are repeats, so the dead-letter path and deduplication are exercised.
+About 0.5% of events come with a malformed copy before them and 0.5% are repeated, so the dead-letter
+path and deduplication are exercised (a broken copy rather than a broken event: a lead whose only
+first touch was lost would wait for an answer for ever, and the page would show it).
 
 The schedule is pure (:class:`CrmSimulation` yields messages for a time range), so the
 benchmark and the tests can use the same mix without a clock; :mod:`streams.simulator.run`
@@ -245,6 +247,12 @@ class CrmSimulation:
             lost_reason=None if outcome == "won" else "price",
         )
 
+    def change_rate(self, rate: float, at: float) -> None:
+        """From ``at`` on, leads arrive at ``rate`` events per second (the demo's history is a real
+        floor's pace, its live part livelier); quotas stay those of the profiles already sent."""
+        self.lead_rate = max(rate, 0.01) / EVENTS_PER_LEAD
+        self._next_arrival = at + self.rng.expovariate(self.lead_rate)
+
     # --- output ----------------------------------------------------------------------------
 
     def until(self, now: float) -> Iterator[Message]:
@@ -261,10 +269,9 @@ class CrmSimulation:
     def _emit(self, item: _Scheduled) -> Iterator[Message]:
         value = orjson.dumps(item.value)
         roll = self.rng.random()
-        if roll < 0.005:
+        if roll < 0.005:  # a broken copy first, then the event itself: the floor's lifecycles stay whole
             yield Message(item.topic, item.key.encode(), self._malformed(item.value))
-        else:
-            yield Message(item.topic, item.key.encode(), value)
+        yield Message(item.topic, item.key.encode(), value)
         if roll > 0.995:
             yield Message(item.topic, item.key.encode(), value)  # a repeat: same event_id
 

@@ -25,7 +25,6 @@ from streams.config import Settings, topic_names
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
-from streams.fold.periods import Calendar
 from streams.ingest.deadletter import KEY_KEPT_BYTES
 from streams.ingest.processor import BatchProcessor
 from streams.kafka.broker_loss import BrokerLossCheck
@@ -72,7 +71,7 @@ class Engine:
         self.tables = declare_tables(self.app, layout.deal_partitions)
         self.directory = RepDirectory(self.tables.rep_profiles)
         self.ctx = FoldContext(
-            Calendar(settings.reporting_timezone, settings.fiscal_year_start_month),
+            settings.calendar(),
             self.directory,
             settings.sla_policy(),
         )

@@ -67,8 +67,9 @@ def watch_the_embedded_broker(engine: Engine, broker: EmbeddedBroker) -> None:
     engine.app.timer(EMBEDDED_WATCH_SECONDS)(embedded_broker_alive)
 
 
-def run_worker(settings: Settings, broker: Broker) -> None:
-    """Run one Faust worker until it is stopped (SIGINT/SIGTERM)."""
+def run_worker(settings: Settings, broker: Broker, *, quiet_libraries: tuple[str, ...] = ()) -> None:
+    """Run one Faust worker until it is stopped (SIGINT/SIGTERM); ``quiet_libraries`` log warnings
+    only (Faust configures logging when its worker starts: a level set before that is undone)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if times_started_over():
         log.warning("this worker has started over %d time(s) since it was launched", times_started_over())
@@ -78,7 +79,14 @@ def run_worker(settings: Settings, broker: Broker) -> None:
     if broker.embedded is not None:
         watch_the_embedded_broker(engine, broker.embedded)
     log.info("metrics on http://%s:%d/metrics", settings.web_host, settings.web_port)
-    worker = faust.Worker(engine.app, loop=loop, loglevel=settings.log_level.lower(), redirect_stdouts=False)
+    quiet = {name: {"level": "WARNING"} for name in quiet_libraries}
+    worker = faust.Worker(
+        engine.app,
+        loop=loop,
+        loglevel=settings.log_level.lower(),
+        redirect_stdouts=False,
+        logging_config={"merge": True, "loggers": quiet} if quiet else None,
+    )
     # At WARNING and above, Faust's terminal spinner sets the root logger to DEBUG (so it can spin on
     # every record): every aiokafka debug call then builds a record, about 5% of a busy worker.
     worker.spinner = None
