@@ -158,10 +158,10 @@ class Consumer(FetchedBatches, faust_aiokafka.Consumer):
         read_offset: Any = self._read_offset
         committed_offset: Any = self._committed_offset  # type: ignore[attr-defined]
         for tp, offset in committed.items():  # Faust's bookkeeping, as in its perform_seek
-            read_offset[tp] = offset if offset is not None and offset >= 0 and tp not in again else None
+            read_offset[tp] = offset if offset is not None and offset >= 0 else None
             if offset is not None:
-                committed_offset[tp] = offset if offset and tp not in again else None
-        for tp in again:
+                committed_offset[tp] = offset or None
+        for tp in again:  # then forgotten where the partition is read from its start
             read_offset[tp] = committed_offset[tp] = None
             await self.seek(tp, 0)  # type: ignore[attr-defined]
 
