@@ -1,9 +1,14 @@
 """Quix Streams 3 with one stateful counter per deal: RocksDB state with its changelog (Quix's
-default durable state), across the four topics; run with the benchmark's virtualenv.
+default durable state); run with the benchmark's virtualenv.
+
+The fastest honest version of the simplest app a Quix user would write: one dataframe per topic,
+each counting its deals in its own store. Merging the four topics into one dataframe (``concat``)
+and filtering before the update cost about 40% in a same-clock comparison (33,590 against 55,249
+events/s on 300,000 events), and a baseline slower than what its users would write flatters the ratio.
 
 Tansu needs two settings: no idempotent producer (Quix forces one for its changelog), and a
 ``retention.ms`` for the input topics (Tansu describes only configs set at creation; Quix derives
-the changelog's config from it). Malformed JSON becomes None and is skipped: raising would stop
+the changelog's config from it). Malformed JSON becomes None and is not counted: raising would stop
 the app, and suppressing the error leaves the offset unstored, so the group never commits to the end.
 """
 
@@ -27,7 +32,8 @@ class JSONOrNone(JSONDeserializer):
 
 
 def count(value, state):
-    state.set("count", state.get("count", 0) + 1)
+    if value is not None:  # malformed (see above): in the update itself, no filter step before it
+        state.set("count", state.get("count", 0) + 1)
 
 
 def main() -> None:
@@ -45,11 +51,8 @@ def main() -> None:
     topics = [app.topic(name, value_deserializer=JSONOrNone(), key_deserializer="bytes") for name in TOPICS]
     for topic in topics:  # see above: a no-op on Kafka
         topic.broker_config.extra_config.setdefault("retention.ms", "-1")
-    sdf = app.dataframe(topics[0])
-    for topic in topics[1:]:
-        sdf = sdf.concat(app.dataframe(topic))  # one store for all four topics: one counter per key
-    sdf = sdf.filter(lambda value: value is not None)
-    sdf.update(count, stateful=True)
+    for topic in topics:  # one dataframe, and one state store, per topic
+        app.dataframe(topic).update(count, stateful=True)
     app.run()  # Quix handles SIGTERM/SIGINT: stops, commits the last checkpoint, closes
 
 
