@@ -122,6 +122,7 @@ class WorkerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     module: str = "streams.cli"  # or a wrapper that injects a fault (tests/dlq_outage.py)
+    cwd: Path | None = None  # where it runs: ``-m`` imports from there first (an older release's tree)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -142,7 +143,7 @@ class WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "worker.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", self.module, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
         )
         wait_until(self.ready, 90, f"worker {self.app_id} to be ready (log: {self.data_dir / 'worker.log'})")
         return self
