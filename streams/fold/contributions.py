@@ -112,6 +112,7 @@ def bucket_index(seconds: float, bounds: tuple[int, ...] = FIRST_RESPONSE_BUCKET
 
 def activity_contributions(fact: ActivityFact, ctx: FoldContext) -> Iterator[tuple[Key, Value]]:
     team = team_at(ctx.profiles, fact.rep, fact.team, fact.at)
+    labels: tuple[str, ...]
     if fact.kind == "call":
         family, labels, total = Family.CALLS, (fact.rep, team, fact.action, fact.outcome), fact.handle_micro
     elif fact.kind == "email":

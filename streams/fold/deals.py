@@ -83,7 +83,8 @@ def fold(state: DealState, deliveries: Iterable[Delivery]) -> FoldResult:
     activities = list(state.activities)
     offsets = {(topic, partition): offset for topic, partition, offset in state.offsets}
     duplicates = list(state.duplicates)
-    known_ids = {(topic_of(fact), fact.event_id) for fact in (*stages, *activities)}
+    facts: list[Fact] = [*stages, *activities]
+    known_ids = {(topic_of(fact), fact.event_id) for fact in facts}
     added_activities: list[ActivityFact] = []
     stages_changed = False
     for delivery in deliveries:

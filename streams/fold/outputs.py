@@ -151,7 +151,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
                 at=instant(at),
                 created_at=instant(created),
                 business_hours=ctx.sla.business_hours,
-                **fields,
+                **fields,  # type: ignore[arg-type]
             )
         )
 

@@ -7,7 +7,7 @@ DST change moves the instants, never the local hours. Pure: no Faust, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -25,7 +25,7 @@ def minutes(clock: str) -> int:
     return int(hours) * 60 + int(mins)
 
 
-def week_hours(working_hours: dict[str, tuple[str, str]], weekdays: tuple[str, ...]) -> WeekHours:
+def week_hours(working_hours: Mapping[str, Sequence[str]], weekdays: Sequence[str]) -> WeekHours:
     """Working hours keyed by weekday name as the compact per-weekday form."""
     return tuple(
         (minutes(working_hours[day][0]), minutes(working_hours[day][1])) if day in working_hours else None

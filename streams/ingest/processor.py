@@ -292,6 +292,6 @@ class BatchProcessor:
         highest: dict[tuple[str, int], int] = {}
         for record in records:
             for topic, partition, offset in decode_deal(record)[1].offsets:
-                where = (names.get(topic, topic), partition)
+                where = (names.get(topic, topic), partition)  # type: ignore[call-overload]
                 highest[where] = max(offset, highest.get(where, -1))
         return highest

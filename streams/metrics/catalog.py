@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from streams.fold.contributions import FIRST_RESPONSE_BUCKETS, SALES_CYCLE_BUCKETS, STAGE_DWELL_BUCKETS, Family
 from streams.fold.periods import STORED, PeriodKind
-from streams.metrics.spec import CellSource, Kind, MetricSpec, Raw, Resolve, Scope
+from streams.metrics.spec import CellSource, Kind, Labelling, MetricSpec, Raw, Resolve, Scope
 
 # Slow-moving figures skip the hour: series cost on every scrape (SPEC §3's budget), and a deal's
 # close or stage change in "this hour" says little. The API serves every kind from the same cells.
@@ -60,26 +60,26 @@ def _cells(
 # Teams in period and lifetime cells are resolved strings; LIVE cells resolve them now.
 
 
-def _by_source(raw: Raw, r: Resolve) -> tuple[str, ...]:
+def _by_source(raw: Raw, r: Labelling) -> tuple[str, ...]:
     rep, team, source, *bucket = raw
-    return (rep, team, r.source_label(source), *bucket)  # type: ignore[return-value]
+    return (rep, team, r.source_label(source), *bucket)  # type: ignore[return-value,arg-type]
 
 
-def _as_is(raw: Raw, r: Resolve) -> tuple[str, ...]:
-    return raw  # type: ignore[return-value]
+def _as_is(raw: Raw, r: Labelling) -> tuple[str, ...]:
+    return raw  # type: ignore[return-value,arg-type]
 
 
 def _lost(raw: Raw, r: Resolve) -> tuple[str, ...]:
     rep, team, reason, proposal = raw
-    return (rep, team, r.reason_label(reason), proposal)  # type: ignore[return-value]
+    return (rep, team, r.reason_label(reason), proposal)  # type: ignore[return-value,arg-type]
 
 
-def _transitions(raw: Raw, r: Resolve) -> tuple[str, ...]:
+def _transitions(raw: Raw, r: Labelling) -> tuple[str, ...]:
     rep, team, left, entered = raw
     return (rep, team, r.stage_label(left), r.stage_label(entered))  # type: ignore[arg-type,return-value]
 
 
-def _dwell(raw: Raw, r: Resolve) -> tuple[str, ...]:
+def _dwell(raw: Raw, r: Labelling) -> tuple[str, ...]:
     rep, team, stage, bucket = raw
     return (rep, team, r.stage_label(stage), bucket)  # type: ignore[arg-type,return-value]
 
@@ -104,8 +104,8 @@ def _slipped(raw: Raw, r: Resolve) -> tuple[str, ...] | None:
 def _activity(kind: str, wanted: Callable[[Raw], bool]) -> Callable[[Raw, Resolve], tuple[str, ...] | None]:
     """A call, email or meeting cell as one ``activity`` of a rep, when it is of that kind."""
 
-    def widen(raw: Raw, r: Resolve) -> tuple[str, ...] | None:
-        return (raw[0], raw[1], kind) if wanted(raw) else None  # type: ignore[return-value]
+    def widen(raw: Raw, r: Labelling) -> tuple[str, ...] | None:
+        return (raw[0], raw[1], kind) if wanted(raw) else None  # type: ignore[return-value,arg-type]
 
     return widen
 

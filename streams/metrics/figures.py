@@ -146,12 +146,12 @@ def with_period(spec: MetricSpec, labels: tuple[str, ...], period: str | None) -
     return (*labels[:at], period, *labels[at:])
 
 
-def exported(spec: MetricSpec, acc: Accumulator) -> float | tuple[list[tuple[str, int]], float]:
+def exported(spec: MetricSpec, acc: Accumulator) -> int | float | tuple[list[tuple[str, int]], float]:
     """An accumulator as /metrics shows it: a scalar, or a histogram's buckets and sum."""
     return cumulative_buckets(spec, acc) if spec.kind is Kind.HISTOGRAM else scalar(spec, acc)
 
 
-def scalar(spec: MetricSpec, acc: Accumulator) -> float:
+def scalar(spec: MetricSpec, acc: Accumulator) -> int | float:
     """An accumulated scalar in the metric's unit (money and seconds are summed in micro-units)."""
     return acc[0] / MICRO if any(source.total for source in spec.sources) else acc[0]
 

@@ -99,7 +99,7 @@ class Report:
 
 def build_report(reader: FigureReader, subject: SubjectKind, name: str, period: Period) -> Report:
     """One worker's part of the report, over the partitions ``reader`` reads."""
-    where = {subject: name}
+    where: dict[str, str] = {subject: name}
     parts: Parts = {}
     for spec in reported_specs():
         if spec.sources:

@@ -137,7 +137,7 @@ class Rollups:
         for rollup in self._partitions.values():
             for scope in list(rollup.sums):
                 kind = scope[0]
-                if kind in oldest and self.calendar.start_of(scope).timestamp() < oldest[kind]:  # type: ignore[arg-type]
+                if kind in oldest and self.calendar.start_of(scope).timestamp() < oldest[kind]:  # type: ignore[arg-type,index]
                     del rollup.sums[scope]
                     rollup.changes = None  # cells went without changes: readers start over
                     dropped += 1
@@ -192,7 +192,7 @@ class Rollups:
 
     def stored_scopes(self, scope: Scope) -> list[Scope]:
         """The scopes the aggregates hold for ``scope``: its months for a quarter or a year, else itself."""
-        return self.calendar.months_of(scope) if scope[0] in DERIVED else [scope]  # type: ignore[arg-type]
+        return self.calendar.months_of(scope) if scope[0] in DERIVED else [scope]  # type: ignore[arg-type,return-value]
 
     def cell_maps(self, scope: Scope, family: Family, partitions: Iterable[int]) -> list[Cells]:
         """One family's cells in one scope, a dict per partition (read, never changed, by the caller);
