@@ -19,14 +19,14 @@ team": its moment is *now*, so it is resolved when read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
 from streams.fold import deals
 from streams.fold.deals import DealState
-from streams.fold.facts import MICRO, ActivityFact, DealTopic
+from streams.fold.facts import MICRO, ActivityFact, DealTopic, StageFact
 from streams.fold.periods import Calendar, PeriodKind
 from streams.fold.profiles import NoProfiles, ProfileLookup, profile_at, team_at
 from streams.fold.sla import SlaPolicy
@@ -130,91 +130,237 @@ def duplicate_contributions(duplicates_by_topic: Iterable[int]) -> Iterator[tupl
             yield (LIFETIME, Family.DUPLICATES, (topic.name.lower(),)), (count, 0)
 
 
-class _Sums:
-    """Contributions being collected for one deal."""
-
-    def __init__(self, calendar: Calendar) -> None:
-        self.calendar = calendar
-        self.sums: dict[Key, Value] = {}
-
-    def at(self, moment: float, family: Family, labels: tuple[str | None, ...], total: int = 0) -> None:
-        """Add to the four calendar periods containing ``moment``."""
-        for period in self.calendar.periods_of(moment):
-            _add(self.sums, (period, family, labels), 1, total)
-
-    def timed(
-        self, moment: float, family: Family, labels: tuple[str | None, ...], seconds: float, bounds: tuple[int, ...]
-    ) -> None:
-        """A histogram observation: the bucket index is the last label, the seconds the total."""
-        self.at(moment, family, (*labels, str(bucket_index(seconds, bounds))), round(seconds * MICRO))
+Labels = tuple[str | None, ...]
+# One count of a deal-level aggregate: (moment, scope, family, labels, micro_total). It counts in
+# ``scope`` when one is given, else in the calendar periods containing ``moment``. A deal has about
+# ten of them for some thirty cells, and two states of a deal are compared observation by observation.
+Observation = tuple[float, Scope | None, Family, Labels, int]
 
 
-def deal_contributions(state: DealState, ctx: FoldContext) -> DealContributions:
-    """The deal-level contributions of a state (not its activities or duplicates)."""
-    created = deals.created_at(state)
-    out = _Sums(ctx.calendar)
-    if created is None:
-        return DealContributions(out.sums, None)
-    profiles = ctx.profiles
-    source = deals.source(state)
-    origin = state.stages[0]
-    creation_labels = (origin.rep, team_at(profiles, origin.rep, origin.team, created), source)
-    _add(out.sums, (LIFETIME, Family.CREATED, creation_labels), 1, 0)
-    out.at(created, Family.CREATED, creation_labels)
-    qualified = deals.first_stage_event(state, "qualified")
-    if qualified is not None:
-        team = team_at(profiles, qualified.rep, qualified.team, qualified.at)
-        out.at(qualified.at, Family.QUALIFIED, (qualified.rep, team, source))
+class DealView:
+    """The derived values of one deal state (the SPEC §2 rules of :mod:`streams.fold.deals`),
+    each computed once and shared by the contributions, the output plan and the lead response."""
 
-    touch = deals.first_response(state)
-    if touch is not None:
-        owner = deals.stage_at(state, touch.at)
+    __slots__ = ("_waits", "closing", "created", "latest", "origin", "source", "state", "touch")
+
+    def __init__(self, state: DealState) -> None:
+        self.state = state
+        stages = state.stages
+        self.origin: StageFact | None = stages[0] if stages else None
+        self.latest: StageFact | None = stages[-1] if stages else None
+        self.created: float | None = stages[0].at if stages else None
+        self.source: str | None = deals.source(state)
+        self.closing: StageFact | None = deals.closing_stage(state)
+        self.touch: ActivityFact | None = deals.first_response(state)
+        self._waits: list[tuple[float, ActivityFact, StageFact]] | None = None
+
+    def owner_at(self, at: float) -> StageFact:
+        """The stage event in force at ``at`` (its rep owns the deal then); only for a created deal."""
+        owner = deals.stage_at(self.state, at)
         assert owner is not None
-        team = team_at(profiles, owner.rep, owner.team, touch.at)
-        seconds = touch.at - created
-        out.timed(touch.at, Family.FIRST_RESPONSE, (owner.rep, team, source), seconds, FIRST_RESPONSE_BUCKETS)
-        business = business_response_seconds(ctx, owner.rep, created, touch.at)
-        out.timed(touch.at, Family.BUSINESS_RESPONSE, (owner.rep, team), business, FIRST_RESPONSE_BUCKETS)
-        for opened, reply in deals.re_responses(state):
-            owner = deals.stage_at(state, reply.at)
-            assert owner is not None
-            team = team_at(profiles, owner.rep, owner.team, reply.at)
-            out.timed(reply.at, Family.RE_RESPONSE, (owner.rep, team), reply.at - opened, FIRST_RESPONSE_BUCKETS)
+        return owner
 
-    runs = deals.stage_runs(state)
-    for left, entered in pairwise(runs):
-        team = team_at(profiles, entered.rep, entered.team, entered.at)
-        out.at(entered.at, Family.TRANSITIONS, (entered.rep, team, left.stage, entered.stage))
+    def waits(self) -> list[tuple[float, ActivityFact, StageFact]]:
+        """The re-response waits as (wait start, closing touch, stage event in force at the touch)."""
+        if self._waits is None:
+            self._waits = [(opened, reply, self.owner_at(reply.at)) for opened, reply in deals.re_responses(self.state)]
+        return self._waits
+
+
+def _creation_inputs(view: DealView) -> tuple:
+    return (view.origin, view.source)
+
+
+def _creation(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    origin = view.origin
+    assert origin is not None
+    labels = (origin.rep, team_at(ctx.profiles, origin.rep, origin.team, origin.at), view.source)
+    out.append((origin.at, LIFETIME, Family.CREATED, labels, 0))
+    out.append((origin.at, None, Family.CREATED, labels, 0))
+
+
+def _qualified_inputs(view: DealView) -> tuple:
+    return (deals.first_stage_event(view.state, "qualified"), view.source)
+
+
+def _qualified(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    qualified = deals.first_stage_event(view.state, "qualified")
+    if qualified is not None:
+        team = team_at(ctx.profiles, qualified.rep, qualified.team, qualified.at)
+        out.append((qualified.at, None, Family.QUALIFIED, (qualified.rep, team, view.source), 0))
+
+
+def response_inputs(view: DealView) -> tuple:
+    """What the first-response figures and the lead-response record are a function of."""
+    touch = view.touch
+    return (touch, None if touch is None else view.owner_at(touch.at), view.created, view.source)
+
+
+def _response(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    touch, created = view.touch, view.created
+    if touch is None or created is None:
+        return
+    owner = view.owner_at(touch.at)
+    team = team_at(ctx.profiles, owner.rep, owner.team, touch.at)
+    out.append(_timed(touch.at, Family.FIRST_RESPONSE, (owner.rep, team, view.source), touch.at - created))
+    business = business_response_seconds(ctx, owner.rep, created, touch.at)
+    out.append(_timed(touch.at, Family.BUSINESS_RESPONSE, (owner.rep, team), business))
+
+
+def _re_response_inputs(view: DealView) -> tuple:
+    return tuple(view.waits())
+
+
+def _re_response(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    for opened, reply, owner in view.waits():
+        team = team_at(ctx.profiles, owner.rep, owner.team, reply.at)
+        out.append(_timed(reply.at, Family.RE_RESPONSE, (owner.rep, team), reply.at - opened))
+
+
+def _runs_inputs(view: DealView) -> tuple:
+    return tuple(deals.stage_runs(view.state))
+
+
+def _runs(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    for left, entered in pairwise(deals.stage_runs(view.state)):
+        team = team_at(ctx.profiles, entered.rep, entered.team, entered.at)
+        out.append((entered.at, None, Family.TRANSITIONS, (entered.rep, team, left.stage, entered.stage), 0))
         dwell = entered.at - left.at
-        out.timed(entered.at, Family.STAGE_DWELL, (entered.rep, team, left.stage), dwell, STAGE_DWELL_BUCKETS)
+        labels = (entered.rep, team, left.stage)
+        out.append(_timed(entered.at, Family.STAGE_DWELL, labels, dwell, STAGE_DWELL_BUCKETS))
 
-    latest = state.stages[-1]
-    amount_micro, currency = deals.amount(state)
-    closing = deals.closing_stage(state)
-    awaiting = None
-    if closing is not None:
-        team = team_at(profiles, closing.rep, closing.team, closing.at)
-        proposal = _flag(deals.reached_before(state, "proposal", closing.at))
-        if closing.stage == "won":
-            labels = (closing.rep, team, currency, deals.deal_type(state), proposal)
-            out.at(closing.at, Family.WON, labels, amount_micro or 0)
-            cycle = closing.at - created
-            out.timed(closing.at, Family.SALES_CYCLE, (closing.rep, team), cycle, SALES_CYCLE_BUCKETS)
-        else:
-            out.at(closing.at, Family.LOST, (closing.rep, team, lost_reason(state), proposal))
+
+def _close_inputs(view: DealView) -> tuple:
+    closing = view.closing
+    if closing is None:
+        return (None,)
+    state = view.state
+    return (closing, view.created, deals.amount(state), deals.deal_type(state), lost_reason(state), state.stages)
+
+
+def _close(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    closing, created, state = view.closing, view.created, view.state
+    if closing is None or created is None:
+        return
+    team = team_at(ctx.profiles, closing.rep, closing.team, closing.at)
+    proposal = _flag(deals.reached_before(state, "proposal", closing.at))
+    if closing.stage == "won":
+        amount_micro, currency = deals.amount(state)
+        labels = (closing.rep, team, currency, deals.deal_type(state), proposal)
+        out.append((closing.at, None, Family.WON, labels, amount_micro or 0))
+        cycle = closing.at - created
+        out.append(_timed(closing.at, Family.SALES_CYCLE, (closing.rep, team), cycle, SALES_CYCLE_BUCKETS))
     else:
-        _add(out.sums, (LIVE, Family.PIPELINE, (latest.rep, latest.team, latest.stage, currency)), 1, amount_micro or 0)
-        expected = deals.expected_close(state)
-        if expected is not None:
-            _add(out.sums, (LIVE, Family.SLIPPING, (latest.rep, latest.team, currency, expected)), 1, amount_micro or 0)
-            closing_month = (PeriodKind.MONTH, expected[:7])
-            forecast = (latest.rep, latest.team, latest.stage, currency)
-            _add(out.sums, (closing_month, Family.FORECAST, forecast), 1, amount_micro or 0)
-        if touch is None:
-            profile = profile_at(profiles, latest.rep, created)
-            breach_at = ctx.sla.crossings(created, source, profile)[0]
-            awaiting = AwaitingLead(latest.rep, latest.team, created, source, breach_at)
-    return DealContributions(out.sums, awaiting)
+        out.append((closing.at, None, Family.LOST, (closing.rep, team, lost_reason(state), proposal), 0))
+
+
+def _live_inputs(view: DealView) -> tuple:
+    if view.closing is not None:
+        return (None,)
+    return (view.latest, deals.amount(view.state), deals.expected_close(view.state))
+
+
+def _live(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
+    latest = view.latest
+    if view.closing is not None or latest is None:
+        return
+    amount_micro, currency = deals.amount(view.state)
+    total = amount_micro or 0
+    out.append((0.0, LIVE, Family.PIPELINE, (latest.rep, latest.team, latest.stage, currency), total))
+    expected = deals.expected_close(view.state)
+    if expected is not None:
+        out.append((0.0, LIVE, Family.SLIPPING, (latest.rep, latest.team, currency, expected), total))
+        closing_month = (PeriodKind.MONTH, expected[:7])
+        out.append((0.0, closing_month, Family.FORECAST, (latest.rep, latest.team, latest.stage, currency), total))
+
+
+Inputs = Callable[[DealView], tuple]
+Observe = Callable[[DealView, FoldContext, list[Observation]], None]
+# The deal-level rules, each with what it reads: a change that leaves a rule's inputs as they were
+# (the same facts, the same derived values) leaves its observations too, and is skipped. The last
+# field says whether the rule reads the deal's stage events only (then activities cannot move it).
+RULES: tuple[tuple[Inputs, Observe, bool], ...] = (
+    (_creation_inputs, _creation, True),
+    (_qualified_inputs, _qualified, True),
+    (response_inputs, _response, False),
+    (_re_response_inputs, _re_response, False),
+    (_runs_inputs, _runs, True),
+    (_close_inputs, _close, True),
+    (_live_inputs, _live, True),
+)
+
+
+def deal_observations(view: DealView, ctx: FoldContext) -> list[Observation]:
+    """Every deal-level observation of a state (none before its first stage event)."""
+    out: list[Observation] = []
+    if view.created is not None:
+        for _inputs, observe, _stages_only in RULES:
+            observe(view, ctx, out)
+    return out
+
+
+def changed_observations(
+    old: DealView, new: DealView, ctx: FoldContext, stages_changed: bool = True
+) -> dict[Observation, int]:
+    """What moves between two states of a deal: each observation with how many times to add it
+    (negative: retract), only for the rules whose inputs changed."""
+    if old.created is None or new.created is None:
+        net: dict[Observation, int] = {}
+        for observation in deal_observations(new, ctx):
+            net[observation] = net.get(observation, 0) + 1
+        for observation in deal_observations(old, ctx):
+            net[observation] = net.get(observation, 0) - 1
+        return net
+    net = {}
+    for inputs, observe, stages_only in RULES:
+        if stages_only and not stages_changed:
+            continue
+        if inputs(old) == inputs(new):
+            continue
+        after: list[Observation] = []
+        observe(new, ctx, after)
+        before: list[Observation] = []
+        observe(old, ctx, before)
+        for observation in after:
+            net[observation] = net.get(observation, 0) + 1
+        for observation in before:
+            net[observation] = net.get(observation, 0) - 1
+    return net
+
+
+def awaiting_lead(view: DealView, ctx: FoldContext) -> AwaitingLead | None:
+    """The lead awaiting its first response (created, untouched, not closed), else None."""
+    latest, created = view.latest, view.created
+    if latest is None or created is None or view.closing is not None or view.touch is not None:
+        return None
+    profile = profile_at(ctx.profiles, latest.rep, created)
+    breach_at = ctx.sla.crossings(created, view.source, profile)[0]
+    return AwaitingLead(latest.rep, latest.team, created, view.source, breach_at)
+
+
+def expand(calendar: Calendar, observations: Iterable[Observation], sums: dict[Key, Value]) -> None:
+    """Observations as cells, added to ``sums``."""
+    for moment, scope, family, labels, total in observations:
+        if scope is not None:
+            _add(sums, (scope, family, labels), 1, total)
+        else:
+            for period in calendar.periods_of(moment):
+                _add(sums, (period, family, labels), 1, total)
+
+
+def _timed(
+    moment: float, family: Family, labels: Labels, seconds: float, bounds: tuple[int, ...] = FIRST_RESPONSE_BUCKETS
+) -> Observation:
+    """A histogram observation: the bucket index is the last label, the seconds the total."""
+    return (moment, None, family, (*labels, str(bucket_index(seconds, bounds))), round(seconds * MICRO))
+
+
+def deal_contributions(state: DealState, ctx: FoldContext, view: DealView | None = None) -> DealContributions:
+    """The deal-level contributions of a state (not its activities or duplicates)."""
+    view = view or DealView(state)
+    sums: dict[Key, Value] = {}
+    expand(ctx.calendar, deal_observations(view, ctx), sums)
+    return DealContributions(sums, awaiting_lead(view, ctx))
 
 
 def business_response_seconds(ctx: FoldContext, owner: str, created: float, touch_at: float) -> float:

@@ -33,7 +33,7 @@ import orjson
 from schemas.events import TERMINAL_STAGES
 from schemas.outputs import AlertKind, AlertRecord, LeadResponseRecord
 from streams.fold import deals
-from streams.fold.contributions import FoldContext, business_response_seconds
+from streams.fold.contributions import DealView, FoldContext, business_response_seconds
 from streams.fold.deals import DealState
 from streams.fold.facts import decimal_text
 from streams.fold.periods import PeriodKind
@@ -60,15 +60,16 @@ def instant(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def lead_response(state: DealState, ctx: FoldContext, revision: int = 1) -> LeadResponseRecord | None:
+def lead_response(
+    state: DealState, ctx: FoldContext, revision: int = 1, view: DealView | None = None
+) -> LeadResponseRecord | None:
     """The deal's first response as published (None until there is one)."""
-    created = deals.created_at(state)
-    touch = deals.first_response(state)
+    view = view or DealView(state)
+    created, touch = view.created, view.touch
     if created is None or touch is None:
         return None
-    owner = deals.stage_at(state, touch.at)
-    assert owner is not None
-    source = deals.source(state)
+    owner = view.owner_at(touch.at)
+    source = view.source
     seconds = touch.at - created
     business = business_response_seconds(ctx, owner.rep, created, touch.at)
     sla = ctx.sla.sla_seconds(source)
@@ -106,13 +107,14 @@ def slip_at(expected_close: str, ctx: FoldContext) -> float:
         return float("inf") if expected.year > 5000 else float("-inf")
 
 
-def crossings(state: DealState, ctx: FoldContext) -> list[float]:
+def crossings(state: DealState, ctx: FoldContext, view: DealView | None = None) -> list[float]:
     """When an awaiting lead crosses each of its SLA steps (empty when it is not awaiting)."""
-    created = deals.created_at(state)
-    if created is None or deals.is_terminal(state) or deals.first_response(state) is not None:
+    view = view or DealView(state)
+    created = view.created
+    if created is None or view.closing is not None or view.touch is not None:
         return []
     owner = state.stages[-1].rep
-    return ctx.sla.crossings(created, deals.source(state), profile_at(ctx.profiles, owner, created))
+    return ctx.sla.crossings(created, view.source, profile_at(ctx.profiles, owner, created))
 
 
 def waiting_since(state: DealState) -> float | None:
@@ -125,13 +127,24 @@ def waiting_since(state: DealState) -> float | None:
     return since
 
 
-def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float) -> Plan:
-    created = deals.created_at(state)
+def plan(
+    state: DealState,
+    ctx: FoldContext,
+    now: float,
+    lookback_seconds: float,
+    view: DealView | None = None,
+    response_moved: bool = True,
+) -> Plan:
+    """What the deal owes now. ``view`` is the state's :class:`DealView` when the caller has one;
+    ``response_moved=False`` says the lead response's inputs are as when it was last planned
+    (the recorded revision stands, so it is not built again)."""
+    view = view or DealView(state)
+    created = view.created
     if created is None:
         return Plan((), None, state)
     sent = set(state.alerts)
     alerts: list[AlertRecord] = []
-    source = deals.source(state)
+    source = view.source
     steps = ctx.sla.steps(source)
     oldest = now - lookback_seconds
 
@@ -156,7 +169,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
         )
 
     since = waiting_since(state) or created
-    waiting = crossings(state, ctx)  # empty once the lead is touched or closed
+    waiting = crossings(state, ctx, view)  # empty once the lead is touched or closed
     for number, crossed_at in enumerate(waiting, start=1):
         if f"{_BREACH}{number}" not in sent and max(oldest, since) <= crossed_at <= now:
             alert(
@@ -170,8 +183,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
     breached = [int(key[len(_BREACH) :]) for key in state.alerts if key.startswith(_BREACH)]
     highest = max(breached, default=0)
     if highest and f"{_RESOLVED}{highest}" not in sent and not waiting:
-        touch = deals.first_response(state)
-        closing = deals.closing_stage(state)
+        touch, closing = view.touch, view.closing
         resolved_at = touch.at if touch is not None else closing.at if closing is not None else now
         alert(
             AlertKind.SLA_RESOLVED,
@@ -182,7 +194,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
             resolution="touched" if touch is not None else "closed",
         )
     expected = deals.expected_close(state)
-    if expected is not None and not deals.is_terminal(state):
+    if expected is not None and view.closing is None:
         slipped_at = slip_at(expected, ctx)
         if f"{_SLIPPED}{expected}" not in sent and oldest <= slipped_at <= now:
             amount_micro, currency = deals.amount(state)
@@ -197,7 +209,7 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
 
     response = None
     recorded = state.response
-    current = lead_response(state, ctx)
+    current = lead_response(state, ctx, view=view) if response_moved or recorded is None else None
     if current is not None:
         mark = fingerprint(current)
         if recorded is None or recorded[1] != mark:
@@ -209,14 +221,14 @@ def plan(state: DealState, ctx: FoldContext, now: float, lookback_seconds: float
     return Plan(tuple(alerts), response, replace(state, alerts=tuple(sorted(sent)), response=recorded))
 
 
-def next_due(state: DealState, ctx: FoldContext, now: float) -> float | None:
+def next_due(state: DealState, ctx: FoldContext, now: float, view: DealView | None = None) -> float | None:
     """The next moment after ``now`` at which :func:`plan` will owe a new alert, if any."""
+    view = view or DealView(state)
     sent = set(state.alerts)
-    due = [
-        at for number, at in enumerate(crossings(state, ctx), start=1) if at > now and f"{_BREACH}{number}" not in sent
-    ]
+    waiting = crossings(state, ctx, view)
+    due = [at for number, at in enumerate(waiting, start=1) if at > now and f"{_BREACH}{number}" not in sent]
     expected = deals.expected_close(state)
-    if expected is not None and not deals.is_terminal(state) and f"{_SLIPPED}{expected}" not in sent:
+    if expected is not None and view.closing is None and f"{_SLIPPED}{expected}" not in sent:
         slipped_at = slip_at(expected, ctx)
         if slipped_at > now:
             due.append(slipped_at)

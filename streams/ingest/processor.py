@@ -23,6 +23,7 @@ from typing import Protocol
 from schemas.events import DealEvent, InputTopic, RepProfile
 from schemas.outputs import DeadLetterRecord
 from streams.config import Settings
+from streams.fold.contributions import DealView, response_inputs
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import DealTopic, fact_from_event
 from streams.fold.outputs import Plan
@@ -60,7 +61,9 @@ PublishDeadLetter = Callable[[DeadLetterRecord, bytes | None], Awaitable[object]
 class OutputPlanner(Protocol):
     """What a batch asks of the output topics (:class:`streams.outputs.emitter.Outputs`)."""
 
-    def plan(self, partition: int, state: DealState, now: float) -> Plan: ...
+    def plan(
+        self, partition: int, state: DealState, now: float, view: DealView | None = None, response_moved: bool = True
+    ) -> Plan: ...
 
     async def send(self, plans: Sequence[Plan]) -> list[Awaitable[object]]:
         """Queue the plans' records in order; their acknowledgements, to await."""
@@ -224,14 +227,18 @@ class BatchProcessor:
             if not result.changed:
                 continue
             state = result.state
-            if self.outputs is not None and result.moves_outputs:  # else its schedule with the timer stands
-                owed = self.outputs.plan(partition, state, now)
+            views = (DealView(before), DealView(state))  # derived once, shared by the plan and the aggregates
+            # Outputs move with the stage events (creation, owner, closing, expected close) and the
+            # first response; otherwise the deal's schedule with the timer stands.
+            if self.outputs is not None and (result.stages_changed or views[0].touch is not views[1].touch):
+                moved = response_inputs(views[0]) != response_inputs(views[1])
+                owed = self.outputs.plan(partition, state, now, views[1], moved)
                 if owed.owed:
                     plans.append(owed)
                     state = owed.state
             record = encode_deal(partition, state)
             writes.append((key, record, partition))
-            self.rollups.apply(partition, before, result, (len(stored or b""), len(record)))
+            self.rollups.apply(partition, before, result, (len(stored or b""), len(record)), views)
         if self.outputs is not None and plans:
             self.defer(await self.outputs.send(plans))
         self.defer(dead_letters)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from streams.fold.contributions import FoldContext
+from streams.fold.contributions import DealView, FoldContext
 from streams.fold.deals import DealState
 from streams.fold.outputs import Plan, next_due, plan
 from streams.ingest.processor import YIELD_EVERY_DEALS
@@ -45,10 +45,14 @@ class Outputs:
         self.resized = resized  # (partition, old bytes, new bytes) of a deal record the timer rewrote
         self.schedule = AlertSchedule()
 
-    def plan(self, partition: int, state: DealState, now: float) -> Plan:
-        """What the deal owes now (its state marks it sent), and when it next will owe more."""
-        owed = plan(state, self.ctx, now, self.lookback_seconds)
-        self.schedule.set(state.deal_id, partition, next_due(owed.state, self.ctx, now))
+    def plan(
+        self, partition: int, state: DealState, now: float, view: DealView | None = None, response_moved: bool = True
+    ) -> Plan:
+        """What the deal owes now (its state marks it sent), and when it next will owe more
+        (``view`` and ``response_moved``: :func:`streams.fold.outputs.plan`)."""
+        view = view or DealView(state)
+        owed = plan(state, self.ctx, now, self.lookback_seconds, view, response_moved)
+        self.schedule.set(state.deal_id, partition, next_due(owed.state, self.ctx, now, view))
         return owed
 
     def reschedule(self, partition: int, state: DealState, now: float) -> None:

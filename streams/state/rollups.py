@@ -17,20 +17,24 @@ from dataclasses import dataclass, field
 from streams.fold.contributions import (
     AwaitingLead,
     DealContributions,
+    DealView,
     Family,
     FoldContext,
     Key,
+    Labels,
+    Observation,
     Scope,
     activity_contributions,
+    awaiting_lead,
+    changed_observations,
     deal_contributions,
     diff,
     duplicate_contributions,
     full_contributions,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.fold.periods import DERIVED, PeriodKind
+from streams.fold.periods import DERIVED, Calendar, PeriodKind
 
-Labels = tuple[str | None, ...]
 Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]
 
 
@@ -53,7 +57,9 @@ class PartitionRollup:
     serial: int = field(default_factory=lambda: next(_serials))  # tells a rebuilt partition from the old
 
     def add(self, key: Key, count: int, total: int) -> None:
-        scope, family, labels = key
+        self.add_cell(key[0], key[1], key[2], count, total)
+
+    def add_cell(self, scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
         families = self.sums.get(scope)
         if families is None:
             families = self.sums[scope] = {}
@@ -62,11 +68,13 @@ class PartitionRollup:
             cells = families[family] = {}
         cell = cells.get(labels)
         changes = self.changes
-        if changes is not None and key not in changes:
-            if len(changes) >= CHANGES_KEPT:
-                self.changes = None
-            else:
-                changes[key] = ZERO if cell is None else (cell[0], cell[1])
+        if changes is not None:
+            key = (scope, family, labels)
+            if key not in changes:
+                if len(changes) >= CHANGES_KEPT:
+                    self.changes = None
+                else:
+                    changes[key] = ZERO if cell is None else (cell[0], cell[1])
         if cell is None:
             if count or total:  # a cell exists only while it holds something
                 cells[labels] = [count, total]
@@ -79,6 +87,18 @@ class PartitionRollup:
                 del families[family]
                 if not families:
                     del self.sums[scope]
+
+    def add_observations(self, calendar: Calendar, moved: Mapping[Observation, int]) -> None:
+        """Each observation, ``times`` times (negative: retracted), in its scope or its periods."""
+        add = self.add_cell
+        for (moment, scope, family, labels, total), times in moved.items():
+            if not times:
+                continue
+            if scope is not None:
+                add(scope, family, labels, times, total * times)
+            else:
+                for period in calendar.periods_of(moment):
+                    add(period, family, labels, times, total * times)
 
     def take_changes(self) -> dict[Key, tuple[int, int]] | None:
         """The cells changed since the last call, each with its value then (``ZERO``: it did not
@@ -147,11 +167,18 @@ class Rollups:
         self._partitions.pop(partition, None)
 
     def apply(
-        self, partition: int, before: DealState, result: FoldResult, size_change: tuple[int, int] = (0, 0)
+        self,
+        partition: int,
+        before: DealState,
+        result: FoldResult,
+        size_change: tuple[int, int] = (0, 0),
+        views: tuple[DealView, DealView] | None = None,
     ) -> None:
         """Move the aggregates from a deal's state ``before`` to ``result.state``.
 
         ``size_change`` is (old, new) record size in bytes; an old size of 0 is a new deal.
+        ``views`` are the :class:`DealView` of ``before`` and of the new state when the caller has them.
+        Only the rules whose inputs the change moved are recomputed (:func:`changed_observations`).
         """
         rollup = self._partitions.setdefault(partition, PartitionRollup())
         old_size, new_size = size_change
@@ -162,7 +189,10 @@ class Rollups:
                 rollup.add(key, count, total)
         rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
         if result.moves_deal_level:
-            self._replace(rollup, result.state.deal_id, deal_contributions(before, self.ctx), result.state)
+            old, new = views if views is not None else (DealView(before), DealView(result.state))
+            rollup.add_observations(self.calendar, changed_observations(old, new, self.ctx, result.stages_changed))
+            if result.stages_changed or old.touch is not new.touch:
+                rollup.set_awaiting(result.state.deal_id, awaiting_lead(new, self.ctx))
 
     def resized(self, partition: int, old_size: int, new_size: int) -> None:
         """A deal record was rewritten without changing its facts (outputs marked sent)."""
