@@ -35,7 +35,9 @@ from streams.fold.contributions import (
 from streams.fold.deals import DealState, FoldResult
 from streams.fold.periods import DERIVED, Calendar, PeriodKind
 
-Cells = dict[Labels, list[int]]  # labels -> [count, micro_total]
+# labels -> (count, micro_total). Immutable: millions of tuples of ints are not tracked by the
+# garbage collector, where lists would make every full collection walk them all.
+Cells = dict[Labels, tuple[int, int]]
 
 
 ZERO = (0, 0)
@@ -74,14 +76,16 @@ class PartitionRollup:
                 if len(changes) >= CHANGES_KEPT:
                     self.changes = None
                 else:
-                    changes[key] = ZERO if cell is None else (cell[0], cell[1])
+                    changes[key] = ZERO if cell is None else cell
         if cell is None:
             if count or total:  # a cell exists only while it holds something
-                cells[labels] = [count, total]
+                cells[labels] = (count, total)
             return
-        cell[0] += count
-        cell[1] += total
-        if cell[0] == 0 and cell[1] == 0:
+        count += cell[0]
+        total += cell[1]
+        if count or total:
+            cells[labels] = (count, total)
+        else:
             del cells[labels]
             if not cells:
                 del families[family]
