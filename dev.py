@@ -6,16 +6,21 @@
     python3 dev.py bench   # the same-run benchmark
 
 Creates ``.venv`` and installs the project into it (again only when pyproject.toml changed),
-and installs the Debian packages the tests drive (promtool, amtool, chromium and chromedriver).
+compiles the pure core with mypyc in place (again whenever a core .py changed; ``LEADPULSE_COMPILE``:
+auto, mypyc or none, as in setup.py), and installs the Debian packages the tests drive (promtool,
+amtool, chromium and chromedriver).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import time
+import tomllib
 import venv
 from pathlib import Path
 
@@ -23,6 +28,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".leadpulse-installed"
+CORE_STAMP = VENV / ".leadpulse-core"
 
 
 def say(message: str) -> None:
@@ -49,13 +55,100 @@ def ensure_venv() -> None:
             else:
                 sys.exit(f"could not create a virtualenv ({exc}); install python3-venv")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    if not (STAMP.exists() and STAMP.read_text() == wanted):
+        say("installing LeadPulse and its test tools into .venv")
+        pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+        # The editable install builds nothing (LEADPULSE_COMPILE=none): ensure_core builds in place, with
+        # the build requirements (the pinned mypy) installed here in .venv rather than in pip's build env.
+        plain = {**os.environ, "LEADPULSE_COMPILE": "none"}
+        subprocess.run([*pip, "install", "-e", f"{ROOT}[test]", *build_requirements()], check=True, env=plain)
+        STAMP.write_text(wanted)
+    ensure_core()
+
+
+def build_requirements() -> list[str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+
+
+def core_sources() -> list[Path]:
+    """The .py files of ``streams.build.CORE`` (read from the file: the package needs .venv)."""
+    tree = ast.parse((ROOT / "streams" / "build.py").read_text())
+    (core,) = (node.value for node in tree.body if isinstance(node, ast.Assign) and ast.unparse(node.targets) == "CORE")
+    return [ROOT / (name.replace(".", "/") + ".py") for name in ast.literal_eval(core)]
+
+
+def compiled_outputs() -> list[Path]:
+    """Every extension module in the tree: mypyc's shims beside the .py files and its group library."""
+    return sorted(p for package in ("streams", "schemas") for p in (ROOT / package).rglob("*.so"))
+
+
+def project_imports(sources: list[Path]) -> list[Path]:
+    """The sources and the project's modules they import, transitively: mypyc compiles the core
+    against their types (a field's type changed in schemas/ changes the compiled code)."""
+    seen: dict[Path, None] = {}
+    todo = list(sources)
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.exists():
+            continue
+        seen[path] = None
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for name in names:
+                if name.split(".")[0] in {"streams", "schemas"}:
+                    base = ROOT / name.replace(".", "/")
+                    todo += [base.with_suffix(".py"), base / "__init__.py"]
+    return sorted(seen)
+
+
+def core_key(mode: str) -> str:
+    """What the compiled core is built from: the core's sources and the project modules they import,
+    setup.py, the pins, the mode, the Python."""
+    digest = hashlib.sha256(f"{mode} {sys.version}".encode())
+    for path in [ROOT / "setup.py", ROOT / "pyproject.toml", *project_imports(core_sources())]:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_core() -> None:
+    """Build the compiled core in place when any of its sources changed since the last build, so this
+    tree never runs a .so older than its .py (Python imports the .so first). ``none`` removes it."""
+    mode = os.environ.get("LEADPULSE_COMPILE", "auto").strip().lower() or "auto"
+    if mode not in {"auto", "mypyc", "none"}:
+        sys.exit(f"LEADPULSE_COMPILE={mode!r}: expected auto, mypyc or none")
+    if mode == "none":
+        for path in compiled_outputs():
+            path.unlink()
+        CORE_STAMP.unlink(missing_ok=True)
         return
-    say("installing LeadPulse and its test tools into .venv")
-    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
-    STAMP.write_text(wanted)
+    key = core_key(mode)
+    built = CORE_STAMP.read_text().split() if CORE_STAMP.exists() else []
+    if built and built[0] == key:
+        if built[1:] == ["python"]:  # auto found no compiler for these same sources: not again each run
+            return
+        shims = [source.with_name(source.stem) for source in core_sources()]
+        outputs = compiled_outputs()
+        if all(any(str(o).startswith(f"{shim}.") for o in outputs) for shim in shims):
+            now = time.time()  # the same sources, checked out again (newer mtimes): the .so files are theirs
+            for path in outputs:
+                os.utime(path, (now, now))
+            return
+    for path in compiled_outputs():  # all or nothing: no shim of an older build beside a failed one
+        path.unlink()
+    say(f"compiling the core with mypyc (LEADPULSE_COMPILE={mode}; under a minute on two cores)")
+    started = time.monotonic()
+    subprocess.run(
+        [str(BIN / "python"), "setup.py", "-q", "build_ext", "--inplace", f"--parallel={os.cpu_count() or 1}"],
+        cwd=ROOT,
+        env={**os.environ, "LEADPULSE_COMPILE": mode},
+        check=True,
+    )
+    result = "mypyc" if compiled_outputs() else "python"
+    say(f"core build: {result}, in {time.monotonic() - started:.0f} s")
+    CORE_STAMP.write_text(f"{key} {result}")
 
 
 # Debian packages the tests drive, by the commands they provide: the real Prometheus, Alertmanager,
