@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.build import current as core_build
 from streams.config import load_settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
@@ -126,7 +127,7 @@ def test_only_actively_owned_partitions_are_exported(harness: Harness) -> None:
     assert harness.value("leadpulse_lead_oldest_awaiting_seconds", rep="ann", team="unassigned") == 500
     harness.owned = Ownership(ready=False)
     assert harness.value("leadpulse_deals_created_total", **labels) is None
-    assert harness.value("leadpulse_build_info", version="test") == 1
+    assert harness.value("leadpulse_build_info", version="test", build=core_build().label) == 1
 
 
 def test_first_response_histogram_and_sla(harness: Harness) -> None:

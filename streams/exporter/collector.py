@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.build import current as core_build
 from streams.config import Settings, topic_names
 from streams.exporter.series import SeriesView, Tables
 from streams.exporter.text import Rows, TextWriter, header
@@ -90,6 +91,7 @@ class LeadPulseCollector(Collector):
         rep_intake: Mapping[bytes, bytes],
         ownership: Callable[[], Ownership],
         version: str,
+        build: str | None = None,
         clock: Callable[[], float] = time.time,
         before_read: Callable[[], object] | None = None,
         dead_letters_waiting: Callable[[], int] = lambda: 0,
@@ -102,6 +104,7 @@ class LeadPulseCollector(Collector):
         self.rep_intake = rep_intake
         self.ownership = ownership
         self.version = version
+        self.build = build if build is not None else core_build().label  # streams/build.py
         self.clock = clock
         self.before_read = before_read
         self.source_labels = SourceLabels(settings.sla_by_source)
@@ -143,7 +146,7 @@ class LeadPulseCollector(Collector):
     def families(self) -> Iterator[tuple[MetricSpec, Rows | Tables]]:
         """Each exported family with its rows (label values in the spec's order, value), or the
         view's tables for the followed cell metrics."""
-        yield catalog.BUILD_INFO, [((self.version,), 1)]
+        yield catalog.BUILD_INFO, [((self.version, self.build), 1)]
         yield catalog.DEAD_LETTERS_WAITING, [((), self.dead_letters_waiting())]
         owned = self.ownership()
         if not owned.ready:

@@ -452,7 +452,12 @@ LAST_EVENT_TIMESTAMP = _spec(
 )
 TABLE_KEYS = _spec("table_keys", Kind.GAUGE, "Records in a table, for actively owned partitions.", "table")
 TABLE_BYTES = _spec("table_bytes", Kind.GAUGE, "Bytes of a table's records, for actively owned partitions.", "table")
-BUILD_INFO = _spec("build_info", Kind.GAUGE, "LeadPulse version (always 1).", "version")
+BUILD_INFO = _spec(
+    "build_info",
+    Kind.GAUGE,
+    "LeadPulse version and the core's build: mypyc or python (always 1).",
+    "version build",
+)
 DEAD_LETTERS_WAITING = _spec(
     "dead_letters_waiting",
     Kind.GAUGE,

@@ -21,6 +21,7 @@ from streams.api.cluster import Gatherer
 from streams.api.local import LocalView
 from streams.api.routes import register_routes
 from streams.api.service import Api
+from streams.build import current as core_build
 from streams.config import Settings, topic_names
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import FoldContext
@@ -67,6 +68,7 @@ class Engine:
         self, settings: Settings, bootstrap: str, layout: TopicLayout, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
+        self.build = core_build()  # mypyc or python: logged at start, a label of leadpulse_build_info
         self.app = build_app(settings, bootstrap, layout.deal_partitions)
         self.tables = declare_tables(self.app, layout.deal_partitions)
         self.directory = RepDirectory(self.tables.rep_profiles)
@@ -116,6 +118,7 @@ class Engine:
             rep_intake=self.tables.rep_intake,
             ownership=self.ownership,
             version=leadpulse_version(),
+            build=self.build.label,
             clock=clock,
             before_read=self._sync_profiles_if_idle,
             dead_letters_waiting=lambda: self.dead_letters.waiting,

@@ -79,6 +79,9 @@ def run_worker(settings: Settings, broker: Broker, *, quiet_libraries: tuple[str
     if broker.embedded is not None:
         watch_the_embedded_broker(engine, broker.embedded)
     log.info("metrics on http://%s:%d/metrics", settings.web_host, settings.web_port)
+    # The core's build (streams/build.py): a stale or partial one runs code older than its sources.
+    good = engine.build.label in {"mypyc", "python"}
+    log.log(logging.INFO if good else logging.WARNING, "core: %s", engine.build.summary())
     quiet = {name: {"level": "WARNING"} for name in quiet_libraries}
     worker = faust.Worker(
         engine.app,
