@@ -1,12 +1,13 @@
 """The benchmark: one command, one table, every figure next to baselines from the same run.
 
-    python3 dev.py bench [--seconds 21600] [--rate 20] [--only throughput,latency,restart,series]
+    python3 dev.py bench [--seconds 21600 | --events N] [--rate 20] [--only throughput,latency,restart,series]
 
 - throughput: the simulator's history (``--seconds`` at ``--rate`` events/s: about 340,000
-  messages) in one Tansu broker; each consumer on its own group, timed until the group has
-  committed all input (``bench.throughput``): raw aiokafka (the ceiling), Quix Streams with one
-  stateful counter (in the benchmark's own virtualenv), Faust ``take()`` with no work, a naive
-  Faust agent, and LeadPulse (whole catalog, RocksDB, durable) with 1, 2 and 4 workers;
+  messages; or exactly ``--events`` deal events, e.g. 1000000) in one Tansu broker; each consumer
+  on its own group, timed from its launch until the group has committed all input, with its start-up
+  (launch to first commit) and CPU time per event (``bench.throughput``): raw aiokafka (the
+  ceiling), Quix Streams with one stateful counter (in the benchmark's own virtualenv), Faust
+  ``take()`` with no work, a naive Faust agent, and LeadPulse (whole catalog, RocksDB, durable) with 1, 2 and 4 workers;
 - latency at a steady 5,000 events/s (``bench.latency``);
 - restart to ready and memory per open deal at 10,000 and 100,000 deals, per store (``bench.restart``);
 - scrape: series and milliseconds per /metrics at 1,050 reps with a month of data (``bench.series``).
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench import latency, restart, series, throughput
-from bench.dataset import prepare, produce, simulated
+from bench.dataset import prepare, produce, seconds_for, simulated, simulated_events
 from streams.kafka.broker import EmbeddedBroker
 
 SECTIONS = ("throughput", "latency", "restart", "series")
@@ -46,13 +47,17 @@ def machine() -> str:
 
 def throughput_rows(
     messages: list, quix_python: str | None, workers: tuple[int, ...], baselines: bool = True
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, throughput.Timing]]:
     total = sum(1 for message in messages if message.topic != "crm.reps")
-    rows = []
+    rows: list[tuple[str, throughput.Timing]] = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
         prepare(broker.bootstrap, *(f"bench-leadpulse-{n}" for n in workers))
         seconds = asyncio.run(produce(broker.bootstrap, messages))
-        print(f"produced {len(messages):,} messages ({total:,} deal events) in {seconds:.0f} s", flush=True)
+        print(
+            f"produced {len(messages):,} messages ({total:,} deal events) in {seconds:.1f} s "
+            f"({len(messages) / seconds:,.0f} messages/s)",
+            flush=True,
+        )
         scratch = Path(tmp)
         consumers = [
             ("raw aiokafka, decode only (the ceiling)", "raw_aiokafka", sys.executable),
@@ -65,19 +70,67 @@ def throughput_rows(
                 print(f"{name}: skipped (no --quix-python; `python3 dev.py bench` makes one)", flush=True)
                 continue
             rows.append((name, throughput.baseline(name, module, python, broker.bootstrap, scratch, total)))
-            print(f"{name}: {rows[-1][1]:,.0f} events/s", flush=True)
+            print(f"{name}: {said(rows[-1][1])}", flush=True)
         for count in workers:
             name = f"LeadPulse, whole catalog, RocksDB, {count} worker{'s' if count > 1 else ''}"
             rows.append(
                 (name, throughput.leadpulse(count, broker.bootstrap, scratch, total, f"bench-leadpulse-{count}"))
             )
-            print(f"{name}: {rows[-1][1]:,.0f} events/s", flush=True)
+            print(f"{name}: {said(rows[-1][1])}", flush=True)
     return rows
+
+
+def said(timing: throughput.Timing) -> str:
+    return (
+        f"all committed {timing.done:.1f} s after launch, first commit at {timing.start_up:.1f} s "
+        f"({timing.first_committed:,} events); {timing.rate:,.0f} events/s, {timing.rate_after_start_up:,.0f} "
+        f"after start-up; {timing.cpu:.1f} CPU s"
+    )
+
+
+def throughput_table(messages: list, rows: list[tuple[str, throughput.Timing]]) -> list[str]:
+    """Per consumer: start-up, the whole run, events/s (over the whole run and after start-up) with
+    LeadPulse (1 worker) / it, and CPU microseconds per event; then what a deal costs LeadPulse."""
+    deal_messages = [message for message in messages if message.topic != "crm.reps"]
+    deals = len({message.key for message in deal_messages})
+    lead = next(timing for name, timing in rows if name.startswith("LeadPulse"))
+    out = [
+        f"\nthroughput: {len(deal_messages):,} deal events ({deals:,} deals, "
+        f"{len(deal_messages) / deals:.1f} events per deal), 4 partitions; each consumer timed from its launch "
+        f"until its group committed all input (polled every {throughput.POLL_SECONDS} s); start-up: launch to "
+        "its first commit",
+        f"{'':44} {'start-up':>8} {'all in':>7} {'events/s':>9} {'LP1 / it':>8} {'events/s':>9} {'LP1 / it':>8}"
+        f" {'CPU µs per event':>17}",
+        f"{'consumer':44} {'s':>8} {'s':>7} {'whole run':>9} {'':>8} {'after':>9} {'after':>8}"
+        f" {'whole':>8} {'after':>8}",
+    ]
+    out += [
+        f"{name:44} {t.start_up:8.1f} {t.done:7.1f} {t.rate:9,.0f} {lead.rate / t.rate:7.2f}x "
+        f"{t.rate_after_start_up:9,.0f} {lead.rate_after_start_up / t.rate_after_start_up:7.2f}x "
+        f"{t.cpu_us_per_event:8.1f} {t.cpu_us_after_start_up:8.1f}"
+        for name, t in rows
+    ]
+    out.append(
+        "(after: from the first commit on, the events it had not yet covered; LP1: LeadPulse with 1 worker; "
+        "CPU: user + system of the consumer's processes)"
+    )
+    per_deal = lead.cpu_us_after_start_up * len(deal_messages) / deals
+    out.append(
+        f"LeadPulse (1 worker) per deal change: the worker counts no deal changes, only events, so bounded by "
+        f"the dataset: {lead.cpu_us_after_start_up:,.1f} CPU µs per event after start-up "
+        f"({1e6 / lead.rate_after_start_up:,.1f} µs of wall clock), so between that (every event its own "
+        f"change) and {per_deal:,.0f} CPU µs (all {len(deal_messages) / deals:.1f} events of a deal in one "
+        f"change) per deal change"
+    )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=21600, help="simulated history to replay")
+    parser.add_argument(
+        "--events", type=int, default=None, help="exactly this many deal events instead (history to match --rate)"
+    )
     parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
     parser.add_argument("--workers", default="1,2,4", help="LeadPulse worker counts to time")
@@ -88,14 +141,24 @@ def main() -> None:
     args = parser.parse_args()
     sections = set(args.only.split(","))
     out = [f"machine: {machine()}"]
-    messages = simulated(args.seconds, args.rate) if sections & {"throughput", "latency"} else []
+    messages = []
+    if sections & {"throughput", "latency"}:
+        started = time.perf_counter()
+        if args.events:
+            messages = simulated_events(args.events, args.rate)
+            history = f"{seconds_for(args.events, args.rate) / 3600:.1f} hours"
+        else:
+            messages = simulated(args.seconds, args.rate)
+            history = f"{args.seconds / 3600:.1f} hours"
+        print(
+            f"simulated {len(messages):,} messages ({history} at {args.rate:g} events/s) in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
     if "throughput" in sections:
         workers = tuple(int(n) for n in args.workers.split(","))
         rows = throughput_rows(messages, args.quix_python, workers, baselines=not args.no_baselines)
-        leadpulse = next(rate for name, rate in rows if name.startswith("LeadPulse"))
-        out.append(f"\nthroughput: {len(messages):,} messages, 4 partitions, until the group committed all input")
-        out.append(f"{'consumer':58} {'events/s':>10} {'LeadPulse (1 worker) / it':>26}")
-        out += [f"{name:58} {rate:10,.0f} {leadpulse / rate:25.2f}x" for name, rate in rows]
+        out += throughput_table(messages, rows)
     if "latency" in sections:
         for rate in (float(r) for r in args.latency_rates.split(",")):
             with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:

@@ -1,10 +1,18 @@
-"""Events per second until a consumer group has committed all input, every consumer timed alike.
+"""How long each consumer takes over the same input, from its launch, every consumer timed alike.
 
 Each consumer runs as its own process(es) on a fresh consumer group over the same input. The
-clock starts at the group's first commit and stops when its committed offsets cover the input:
-(offsets committed in between) / (seconds in between), polled twice a second from outside the
-group (``streams.kafka.topics.committed_total``). Start-up and the group join are not counted; every
-consumer commits about every second, so the figure is good to a second or so of the run.
+clock starts when its processes are launched and stops when the group's committed offsets cover
+the input, polled from outside the group every ``POLL_SECONDS`` (one admin client, connected
+before the launch). Its start-up is the time from the launch to the first commit seen: the only
+sign of progress the harness can observe without touching the consumer (every consumer commits
+about every second, so that includes up to a second of work). So each consumer gets
+
+- events/s over the whole run: input / (launch -> all committed), start-up included;
+- events/s after start-up: (input - what the first commit covered) / (first commit -> all committed),
+  the former clock, which flatters a group that holds its commits while it rebalances;
+- CPU microseconds per event: user + system time of its processes (``/proc/<pid>/stat``, with any
+  children) over the run and after start-up, which other load on the machine moves much less than
+  the wall clock.
 """
 
 from __future__ import annotations
@@ -16,40 +24,127 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.consumers import COMMIT_SECONDS, DEAL_TOPICS
 from streams.kafka.broker import free_port
-from streams.kafka.topics import committed_total
 
-POLL_SECONDS = 0.5
-
+POLL_SECONDS = 0.2
+TIMEOUT_SECONDS = 3600
+TICKS = os.sysconf("SC_CLK_TCK")
 
 Process = tuple[Sequence[str], dict[str, str]]  # command, environment
 
 
-def committed_rate(name: str, launches: Sequence[Process], bootstrap: str, group: str, total: int) -> float:
-    """Start the processes, return events/s from the group's first commit to its last."""
-    processes = [
-        subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for command, env in launches
+@dataclass(frozen=True)
+class Timing:
+    """One consumer over the input; seconds from its launch."""
+
+    events: int  # the input: messages on the deal topics
+    start_up: float  # launch -> the group's first commit seen
+    first_committed: int  # what that commit covered
+    done: float  # launch -> committed offsets cover the input
+    cpu: float  # CPU seconds of its processes, launch -> done
+    cpu_start_up: float  # CPU seconds, launch -> first commit seen
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.done
+
+    @property
+    def rate_after_start_up(self) -> float:
+        span = self.done - self.start_up
+        return (self.events - self.first_committed) / span if span > 0 else float("nan")
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu / self.events * 1e6
+
+    @property
+    def cpu_us_after_start_up(self) -> float:
+        events = self.events - self.first_committed
+        return (self.cpu - self.cpu_start_up) / events * 1e6 if events > 0 else float("nan")
+
+
+class CpuMeter:
+    """User + system CPU seconds of some processes and their descendants, as last seen alive."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.roots = list(pids)
+        self.seen: dict[int, float] = {}
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        children = []
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as listing:
+                    children += [int(child) for child in listing.read().split()]
+        except OSError:
+            pass
+        return children
+
+    def read(self) -> float:
+        pending = list(self.roots)
+        while pending:
+            pid = pending.pop()
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:  # gone: its last reading stands
+                continue
+            self.seen[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+            pending += self._children(pid)
+        return sum(self.seen.values())
+
+
+async def _partitions(admin: AIOKafkaAdminClient) -> list[TopicPartition]:
+    """The deal topics' partitions, found in the full metadata (naming topics could make Tansu create them)."""
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in await admin.describe_topics()
+        if topic["topic"] in DEAL_TOPICS and not topic["error_code"]
+        for partition in topic["partitions"]
     ]
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]) -> int:
+    """The group's committed offsets summed (Tansu cannot answer OffsetFetch for "all partitions":
+    ``streams.kafka.topics.committed_offsets``)."""
+    offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    return sum(metadata.offset for metadata in offsets.values() if metadata.offset >= 0)
+
+
+async def _timed(name: str, launches: Sequence[Process], bootstrap: str, group: str, total: int) -> Timing:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    processes: list[subprocess.Popen] = []
     try:
-        first: tuple[float, int] | None = None
-        deadline = time.monotonic() + 1800
-        while time.monotonic() < deadline:
+        partitions = await _partitions(admin)
+        launched = time.perf_counter()
+        processes = [
+            subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for command, env in launches
+        ]
+        cpu = CpuMeter([process.pid for process in processes])
+        first: tuple[float, int, float] | None = None  # seconds, committed, CPU seconds
+        while time.perf_counter() - launched < TIMEOUT_SECONDS:
             if any(process.poll() is not None for process in processes):
                 raise SystemExit(f"{name}: a process exited early ({[p.returncode for p in processes]})")
-            committed = asyncio.run(committed_total(bootstrap, group, DEAL_TOPICS))
-            now = time.perf_counter()
+            committed = await _committed(admin, group, partitions)
+            now, used = time.perf_counter() - launched, cpu.read()
             if committed and first is None:
-                first = (now, committed)
+                first = (now, committed, used)
             if committed >= total and first is not None:
-                elapsed = now - first[0]
-                return (committed - first[1]) / elapsed if elapsed > 0 else float("nan")
-            time.sleep(POLL_SECONDS)
-        raise SystemExit(f"{name}: did not commit all {total:,} input messages in 30 minutes")
+                return Timing(total, first[0], first[1], now, used, first[2])
+            await asyncio.sleep(POLL_SECONDS)
+        raise SystemExit(f"{name}: did not commit all {total:,} input messages in {TIMEOUT_SECONDS} s")
     finally:
+        await admin.close()
         for process in processes:
             process.terminate()
         for process in processes:
@@ -59,11 +154,16 @@ def committed_rate(name: str, launches: Sequence[Process], bootstrap: str, group
                 process.kill()
 
 
-def baseline(name: str, module: str, python: str, bootstrap: str, scratch: Path, total: int) -> float:
+def timed(name: str, launches: Sequence[Process], bootstrap: str, group: str, total: int) -> Timing:
+    """Launch the processes; time them until the group's committed offsets reach ``total``."""
+    return asyncio.run(_timed(name, launches, bootstrap, group, total))
+
+
+def baseline(name: str, module: str, python: str, bootstrap: str, scratch: Path, total: int) -> Timing:
     group = f"bench-{module}"
     command = [python, "-m", f"bench.consumers.{module}", bootstrap, group, str(scratch / group)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    return committed_rate(name, [(command, env)], bootstrap, group, total)
+    return timed(name, [(command, env)], bootstrap, group, total)
 
 
 def leadpulse_env(bootstrap: str, app_id: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -103,9 +203,9 @@ def wait(condition: Callable[[], object], what: str, process: subprocess.Popen, 
         time.sleep(0.2)
 
 
-def leadpulse(workers: int, bootstrap: str, scratch: Path, total: int, app_id: str) -> float:
+def leadpulse(workers: int, bootstrap: str, scratch: Path, total: int, app_id: str) -> Timing:
     """``workers`` LeadPulse workers in one group (the catalog, outputs, changelogs: all of it),
     each with its own port and data directory."""
     command = [sys.executable, "-m", "streams.cli", "worker"]
     launches = [(command, leadpulse_env(bootstrap, app_id, scratch / f"{app_id}-{n}")) for n in range(workers)]
-    return committed_rate(f"LeadPulse x{workers}", launches, bootstrap, app_id, total)
+    return timed(f"LeadPulse x{workers}", launches, bootstrap, app_id, total)
