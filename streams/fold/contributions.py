@@ -303,29 +303,26 @@ def changed_observations(
     old: DealView, new: DealView, ctx: FoldContext, stages_changed: bool = True
 ) -> dict[Observation, int]:
     """What moves between two states of a deal: each observation with how many times to add it
-    (negative: retract), only for the rules whose inputs changed."""
-    if old.created is None or new.created is None:
-        net: dict[Observation, int] = {}
-        for observation in deal_observations(new, ctx):
-            net[observation] = net.get(observation, 0) + 1
-        for observation in deal_observations(old, ctx):
-            net[observation] = net.get(observation, 0) - 1
-        return net
-    net = {}
+    (negative: retract), only for the rules whose inputs changed (every rule at a deal's first
+    stage event)."""
+    net: dict[Observation, int] = {}
+    created = old.created is None
     for inputs, observe, stages_only in RULES:
-        if stages_only and not stages_changed:
+        if not created and ((stages_only and not stages_changed) or inputs(old) == inputs(new)):
             continue
-        if inputs(old) == inputs(new):
-            continue
-        after: list[Observation] = []
-        observe(new, ctx, after)
-        before: list[Observation] = []
-        observe(old, ctx, before)
-        for observation in after:
-            net[observation] = net.get(observation, 0) + 1
-        for observation in before:
-            net[observation] = net.get(observation, 0) - 1
+        for view, sign in ((new, 1), (old, -1)):
+            if view.created is not None:
+                found: list[Observation] = []
+                observe(view, ctx, found)
+                for observation in found:
+                    net[observation] = net.get(observation, 0) + sign
     return net
+
+
+def lead_moved(old: DealView, new: DealView, stages_changed: bool) -> bool:
+    """Whether the stage events or the first response moved: the awaiting lead and what the deal
+    owes other services (SPEC §4) are functions of these alone (the passing of time aside)."""
+    return stages_changed or old.touch is not new.touch
 
 
 def awaiting_lead(view: DealView, ctx: FoldContext) -> AwaitingLead | None:
@@ -338,14 +335,20 @@ def awaiting_lead(view: DealView, ctx: FoldContext) -> AwaitingLead | None:
     return AwaitingLead(latest.rep, latest.team, created, view.source, breach_at)
 
 
-def expand(calendar: Calendar, observations: Iterable[Observation], sums: dict[Key, Value]) -> None:
-    """Observations as cells, added to ``sums``."""
-    for moment, scope, family, labels, total in observations:
+AddCell = Callable[[Scope, Family, Labels, int, int], None]  # (scope, family, labels, count, micro_total)
+
+
+def expand(calendar: Calendar, moved: Iterable[tuple[Observation, int]], add: AddCell) -> None:
+    """Observations as cells: each ``times`` times (negative: retracted), in its scope or in the
+    calendar periods containing its moment."""
+    for (moment, scope, family, labels, total), times in moved:
+        if not times:
+            continue
         if scope is not None:
-            _add(sums, (scope, family, labels), 1, total)
+            add(scope, family, labels, times, total * times)
         else:
             for period in calendar.periods_of(moment):
-                _add(sums, (period, family, labels), 1, total)
+                add(period, family, labels, times, total * times)
 
 
 def _timed(
@@ -359,7 +362,11 @@ def deal_contributions(state: DealState, ctx: FoldContext, view: DealView | None
     """The deal-level contributions of a state (not its activities or duplicates)."""
     view = view or DealView(state)
     sums: dict[Key, Value] = {}
-    expand(ctx.calendar, deal_observations(view, ctx), sums)
+
+    def add(scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
+        _add(sums, (scope, family, labels), count, total)
+
+    expand(ctx.calendar, ((observation, 1) for observation in deal_observations(view, ctx)), add)
     return DealContributions(sums, awaiting_lead(view, ctx))
 
 

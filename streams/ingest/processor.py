@@ -23,7 +23,7 @@ from typing import Protocol
 from schemas.events import DealEvent, InputTopic, RepProfile
 from schemas.outputs import DeadLetterRecord
 from streams.config import Settings
-from streams.fold.contributions import DealView, response_inputs
+from streams.fold.contributions import DealView, lead_moved, response_inputs
 from streams.fold.deals import DealState, Delivery, fold
 from streams.fold.facts import DealTopic, fact_from_event
 from streams.fold.outputs import Plan
@@ -228,9 +228,8 @@ class BatchProcessor:
                 continue
             state = result.state
             views = (DealView(before), DealView(state))  # derived once, shared by the plan and the aggregates
-            # Outputs move with the stage events (creation, owner, closing, expected close) and the
-            # first response; otherwise the deal's schedule with the timer stands.
-            if self.outputs is not None and (result.stages_changed or views[0].touch is not views[1].touch):
+            # Otherwise the deal's schedule with the timer stands.
+            if self.outputs is not None and lead_moved(*views, result.stages_changed):
                 moved = response_inputs(views[0]) != response_inputs(views[1])
                 owed = self.outputs.plan(partition, state, now, views[1], moved)
                 if owed.owed:

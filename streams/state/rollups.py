@@ -22,7 +22,6 @@ from streams.fold.contributions import (
     FoldContext,
     Key,
     Labels,
-    Observation,
     Scope,
     activity_contributions,
     awaiting_lead,
@@ -30,10 +29,12 @@ from streams.fold.contributions import (
     deal_contributions,
     diff,
     duplicate_contributions,
+    expand,
     full_contributions,
+    lead_moved,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.fold.periods import DERIVED, Calendar, PeriodKind
+from streams.fold.periods import DERIVED, PeriodKind
 
 # labels -> (count, micro_total). Immutable: millions of tuples of ints are not tracked by the
 # garbage collector, where lists would make every full collection walk them all.
@@ -91,18 +92,6 @@ class PartitionRollup:
                 del families[family]
                 if not families:
                     del self.sums[scope]
-
-    def add_observations(self, calendar: Calendar, moved: Mapping[Observation, int]) -> None:
-        """Each observation, ``times`` times (negative: retracted), in its scope or its periods."""
-        add = self.add_cell
-        for (moment, scope, family, labels, total), times in moved.items():
-            if not times:
-                continue
-            if scope is not None:
-                add(scope, family, labels, times, total * times)
-            else:
-                for period in calendar.periods_of(moment):
-                    add(period, family, labels, times, total * times)
 
     def take_changes(self) -> dict[Key, tuple[int, int]] | None:
         """The cells changed since the last call, each with its value then (``ZERO``: it did not
@@ -194,8 +183,9 @@ class Rollups:
         rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
         if result.moves_deal_level:
             old, new = views if views is not None else (DealView(before), DealView(result.state))
-            rollup.add_observations(self.calendar, changed_observations(old, new, self.ctx, result.stages_changed))
-            if result.stages_changed or old.touch is not new.touch:
+            moved = changed_observations(old, new, self.ctx, result.stages_changed)
+            expand(self.calendar, moved.items(), rollup.add_cell)
+            if lead_moved(old, new, result.stages_changed):
                 rollup.set_awaiting(result.state.deal_id, awaiting_lead(new, self.ctx))
 
     def resized(self, partition: int, old_size: int, new_size: int) -> None:
