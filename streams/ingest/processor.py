@@ -282,14 +282,15 @@ class BatchProcessor:
 
     def absorbed_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The highest offset counted of each input (topic, partition), for those that counted any,
-        keyed as given (a Faust ``TP`` stays one): the broker's log of that partition must end past it."""
+        keyed by plain ``(topic, partition)`` tuples: the broker's log of that partition must end past it.
+        (Compiled with mypyc, a ``tuple[str, int]`` is unboxed and boxed again, so a Faust ``TP``
+        given in would come back a plain tuple anyway: callers rebuild their own keys.)"""
         absorbed = {}
-        for where in partitions:
-            topic, partition = where
+        for topic, partition in partitions:
             store = self.rep_intake if self.topic_of[topic] is InputTopic.REPS else self.intake
             offset = IntakeTally.decode(store.get(intake_key(topic, partition))).offset
             if offset >= 0:
-                absorbed[where] = offset
+                absorbed[(topic, partition)] = offset
         return absorbed
 
     def deal_watermarks(self, records: Iterable[bytes]) -> dict[tuple[str, int], int]:

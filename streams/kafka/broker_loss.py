@@ -133,7 +133,7 @@ class BrokerLossCheck:
         recovery consistency check, which crashes the worker instead: build_app turns it off."""
         inputs = set(self.processor.topic_of)
         owned = [tp for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
-        read: dict[TP, int] = dict(self.processor.absorbed_offsets(owned))  # type: ignore[arg-type]  # keyed as given
+        read = {TP(*where): offset for where, offset in self.processor.absorbed_offsets(owned).items()}
         recovery = self.app.tables.recovery
         for tp in recovery.active_tps:
             offset = recovery.active_offsets.get(tp)
