@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from schemas.events import DEFAULT_DEAL_TYPE, TERMINAL_STAGES
 from streams.fold.facts import ActivityFact, DealTopic, Fact, StageFact
@@ -25,27 +25,55 @@ _NO_DUPLICATES = (0,) * len(DealTopic)
 Watermark = tuple[int, int, int]  # (DealTopic, partition, highest offset applied)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)  # immutable by convention (streams/fold/facts.py says why)
 class DealState:
     deal_id: str
-    stages: tuple[StageFact, ...] = ()
-    activities: tuple[ActivityFact, ...] = ()
-    offsets: tuple[Watermark, ...] = ()  # sorted; usually one partition per topic
-    duplicates: tuple[int, ...] = _NO_DUPLICATES  # repeated event ids seen, per DealTopic
+    stages: tuple[StageFact, ...]
+    activities: tuple[ActivityFact, ...]
+    offsets: tuple[Watermark, ...]  # sorted; usually one partition per topic
+    duplicates: tuple[int, ...]  # repeated event ids seen, per DealTopic
     # What was published about the deal (streams/fold/outputs.py): alert keys already sent, and
     # the revision and fingerprint of the last lead-response record. Not facts: the fold keeps them.
-    alerts: tuple[str, ...] = ()
-    response: tuple[int, str] | None = None
+    alerts: tuple[str, ...]
+    response: tuple[int, str] | None
+
+    def __init__(
+        self,
+        deal_id: str,
+        stages: tuple[StageFact, ...] = (),
+        activities: tuple[ActivityFact, ...] = (),
+        offsets: tuple[Watermark, ...] = (),
+        duplicates: tuple[int, ...] = _NO_DUPLICATES,
+        alerts: tuple[str, ...] = (),
+        response: tuple[int, str] | None = None,
+    ) -> None:
+        self.deal_id = deal_id
+        self.stages = stages
+        self.activities = activities
+        self.offsets = offsets
+        self.duplicates = duplicates
+        self.alerts = alerts
+        self.response = response
+
+    def published(self, alerts: tuple[str, ...], response: tuple[int, str] | None) -> DealState:
+        """This state with what was published about the deal recorded."""
+        return DealState(self.deal_id, self.stages, self.activities, self.offsets, self.duplicates, alerts, response)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Delivery:
     """One message of a deal-scoped topic, already validated into a fact."""
 
     fact: Fact
     topic: DealTopic
     offset: int
-    partition: int = 0
+    partition: int
+
+    def __init__(self, fact: Fact, topic: DealTopic, offset: int, partition: int = 0) -> None:
+        self.fact = fact
+        self.topic = topic
+        self.offset = offset
+        self.partition = partition
 
 
 _TOPIC_OF_ACTIVITY = {"call": DealTopic.CALLS, "email": DealTopic.EMAILS, "meeting": DealTopic.MEETINGS}
@@ -55,13 +83,27 @@ def topic_of(fact: Fact) -> DealTopic:
     return DealTopic.DEAL_STAGES if isinstance(fact, StageFact) else _TOPIC_OF_ACTIVITY[fact.kind]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class FoldResult:
     state: DealState
-    changed: bool = False  # anything to write: new facts, duplicates or watermarks
-    added_activities: tuple[ActivityFact, ...] = ()
-    added_duplicates: tuple[int, ...] = _NO_DUPLICATES
-    stages_changed: bool = False
+    changed: bool  # anything to write: new facts, duplicates or watermarks
+    added_activities: tuple[ActivityFact, ...]
+    added_duplicates: tuple[int, ...]
+    stages_changed: bool
+
+    def __init__(
+        self,
+        state: DealState,
+        changed: bool = False,
+        added_activities: tuple[ActivityFact, ...] = (),
+        added_duplicates: tuple[int, ...] = _NO_DUPLICATES,
+        stages_changed: bool = False,
+    ) -> None:
+        self.state = state
+        self.changed = changed
+        self.added_activities = added_activities
+        self.added_duplicates = added_duplicates
+        self.stages_changed = stages_changed
 
     @property
     def moves_outputs(self) -> bool:
@@ -106,12 +148,8 @@ def fold(state: DealState, deliveries: Iterable[Delivery]) -> FoldResult:
     watermarks = tuple(sorted((topic, partition, offset) for (topic, partition), offset in offsets.items()))
     if watermarks == state.offsets:
         return FoldResult(state=state)
-    new_state = replace(
-        state,
-        stages=tuple(stages),
-        activities=tuple(activities),
-        offsets=watermarks,
-        duplicates=tuple(duplicates),
+    new_state = DealState(
+        state.deal_id, tuple(stages), tuple(activities), watermarks, tuple(duplicates), state.alerts, state.response
     )
     added_duplicates = tuple(now - then for now, then in zip(duplicates, state.duplicates, strict=True))
     return FoldResult(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -44,11 +44,16 @@ _RESOLVED = "sla_resolved:"  # with the highest step breached: a reopened lead t
 _SLIPPED = "deal_slipped:"
 
 
-@dataclass(frozen=True)
+@dataclass(init=False)  # immutable by convention (streams/fold/facts.py says why)
 class Plan:
     alerts: tuple[AlertRecord, ...]
     response: LeadResponseRecord | None
     state: DealState  # with what they publish recorded
+
+    def __init__(self, alerts: tuple[AlertRecord, ...], response: LeadResponseRecord | None, state: DealState) -> None:
+        self.alerts = alerts
+        self.response = response
+        self.state = state
 
     @property
     def owed(self) -> bool:
@@ -218,7 +223,7 @@ def plan(
             recorded = (revision, mark)
     if not alerts and response is None:
         return Plan((), None, state)
-    return Plan(tuple(alerts), response, replace(state, alerts=tuple(sorted(sent)), response=recorded))
+    return Plan(tuple(alerts), response, state.published(tuple(sorted(sent)), recorded))
 
 
 def next_due(state: DealState, ctx: FoldContext, now: float, view: DealView | None = None) -> float | None:

@@ -10,7 +10,7 @@ from schemas.outputs import DeadLetterRecord
 from streams.ingest.decode import Rejection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)  # immutable by convention (streams/fold/facts.py says why)
 class InputMessage:
     """One consumed Kafka message, as the processors see it (no Faust types)."""
 
@@ -19,7 +19,23 @@ class InputMessage:
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_ms: int | None = None
+    timestamp_ms: int | None
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.timestamp_ms = timestamp_ms
 
 
 # What a dead letter carries of the original: base64 makes it a third larger, and the record must fit

@@ -173,14 +173,17 @@ class Rollups:
         ``views`` are the :class:`DealView` of ``before`` and of the new state when the caller has them.
         Only the rules whose inputs the change moved are recomputed (:func:`changed_observations`).
         """
-        rollup = self._partitions.setdefault(partition, PartitionRollup())
+        rollup = self._partitions.get(partition)
+        if rollup is None:
+            rollup = self._partitions[partition] = PartitionRollup()
         old_size, new_size = size_change
         rollup.deals += old_size == 0 and new_size > 0
         rollup.record_bytes += new_size - old_size
         for fact in result.added_activities:
             for key, (count, total) in activity_contributions(fact, self.ctx):
                 rollup.add(key, count, total)
-        rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
+        if any(result.added_duplicates):
+            rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
         if result.moves_deal_level:
             old, new = views if views is not None else (DealView(before), DealView(result.state))
             moved = changed_observations(old, new, self.ctx, result.stages_changed)
