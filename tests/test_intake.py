@@ -156,22 +156,20 @@ def test_faust_waits_for_tracked_messages_before_committing_on_stop_and_rebalanc
 
 
 def test_faust_commits_acked_offsets_and_gaps_up_to_the_first_hole(tmp_path: Path) -> None:
-    """Faust commits the offset after the longest run of acked offsets (gaps count as acked).
+    """Faust commits the offset after the longest run of acked offsets (gaps count as acked), with the
+    intake's bulk acks (``ack_taken``) as with its own ``ack``.
 
     A pitfall pinned here: Faust lets *one* unacked offset right after the committed one through
     (its check is ``min(acked) - committed > 1``). So acks must come in offset order, which the
-    intake keeps: a flush acks its messages in fetch order, and flushes never overlap."""
+    intake keeps: a flush acks its offsets in fetch order, and flushes never overlap."""
     app = faust.App("gap-probe", broker="leadpulse://127.0.0.1:9", autodiscover=False, datadir=str(tmp_path))
     consumer = app.consumer
+    assert isinstance(consumer, LeadPulseConsumer)
     tp = TP("gappy", 0)
     app.topics._acking_topics.add("gappy")
 
-    def message(offset: int) -> faust.types.Message:
-        return faust.types.Message("gappy", 0, offset, 0.0, None, None, b"k", b"v", None)
-
     async def commit_after(acked: list[int], gap: tuple[int, int] | None = None) -> int | None:
-        for offset in acked:
-            consumer.ack(message(offset))
+        consumer.ack_taken({tp: acked})
         if gap is not None:
             await consumer._add_gap(tp, *gap)
         offset = consumer._new_offset(tp)
@@ -183,6 +181,28 @@ def test_faust_commits_acked_offsets_and_gaps_up_to_the_first_hole(tmp_path: Pat
     assert asyncio.run(commit_after([8])) is None  # 6 and 7 taken, not yet flushed: 8 waits
     assert asyncio.run(commit_after([6, 7])) == 9
     assert asyncio.run(commit_after([10])) == 11  # the pitfall: 9 was never acked
+    assert asyncio.run(commit_after([11, 12])) == 13
+    assert asyncio.run(commit_after([12, 13])) == 14  # an offset acked twice counts once
+
+
+def test_the_bulk_ack_keeps_the_books_faust_ack_keeps() -> None:
+    """``FetchedBatches.ack_taken`` does what ``Consumer.ack`` does for one message, on the same
+    attributes and under the same lock; a Faust upgrade that changes them fails here."""
+    ack = inspect.getsource(FaustConsumer.ack)
+    for step in (
+        "with ack_lock:",
+        "self.app.topics.acks_enabled_for(message.topic)",
+        "committed = self._committed_offset[tp]",
+        "if committed is None or offset >= committed:",
+        "acked_index = self._acked_index[tp]",
+        "if offset not in acked_index:",
+        "acked_index.add(offset)",
+        "acked_for_tp = self._acked[tp]",
+        "acked_for_tp.append(offset)",
+        "self._n_acked += 1",
+        "notify(self._waiting_for_ack)",
+    ):
+        assert step in ack, step
 
 
 @pytest.mark.integration
