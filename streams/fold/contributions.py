@@ -50,6 +50,8 @@ class Family(StrEnum):
     maps them onto closed label sets.
     """
 
+    __hash__ = str.__hash__  # as PeriodKind's (streams/fold/periods.py)
+
     CALLS = "calls"  # rep, team, direction, outcome; total = talk + wrap-up seconds
     EMAILS = "emails"  # rep, team, action, personalized ("true"/"false")
     MEETINGS = "meetings"  # rep, team, action

@@ -26,6 +26,8 @@ MICRO = 1_000_000
 class DealTopic(IntEnum):
     """The deal-scoped input topics, as indexes into a deal's offset watermarks."""
 
+    __hash__ = int.__hash__  # as PeriodKind's (streams/fold/periods.py)
+
     DEAL_STAGES = 0
     CALLS = 1
     EMAILS = 2

@@ -104,6 +104,19 @@ def fingerprint(record: LeadResponseRecord) -> str:
 def slip_at(expected_close: str, ctx: FoldContext) -> float:
     """When a deal expected to close on that date has slipped: the start of the next day
     (``inf`` for 9999-12-31, ``-inf`` for dates so early no instant can hold them)."""
+    cache = ctx.calendar.slips
+    slipped = cache.get(expected_close)
+    if slipped is None:
+        if len(cache) >= SLIPS_CACHED:
+            cache.clear()
+        slipped = cache[expected_close] = _slip_at(expected_close, ctx)
+    return slipped
+
+
+SLIPS_CACHED = 10_000  # expected close dates: a few hundred in use at a time
+
+
+def _slip_at(expected_close: str, ctx: FoldContext) -> float:
     expected = date.fromisoformat(expected_close)
     try:
         day = expected + timedelta(days=1)

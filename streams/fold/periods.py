@@ -31,6 +31,10 @@ class PeriodKind(StrEnum):
     QUARTER = "quarter"
     YEAR = "year"
 
+    # Enum's own __hash__ is a Python function (the name's hash); these are hashed in every
+    # aggregate key, millions of times a minute. A member equals its value, so it hashes as it.
+    __hash__ = str.__hash__
+
 
 Period = tuple[PeriodKind, str]
 STORED = (PeriodKind.HOUR, PeriodKind.DAY, PeriodKind.WEEK, PeriodKind.MONTH)  # what the aggregates hold
@@ -52,6 +56,7 @@ class Calendar:
         self.zone = ZoneInfo(timezone)
         self.fiscal_year_start_month = fiscal_year_start_month
         self._cache: dict[int, tuple[Period, ...]] = {}
+        self.slips: dict[str, float] = {}  # expected close date -> when it slips (streams.fold.outputs.slip_at)
 
     def periods_of(self, epoch_seconds: float) -> tuple[Period, ...]:
         """The ``STORED`` periods containing the instant (what its contributions are kept under)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.stores.base import SerializedStore
 from faust.types import EventT
 
 from streams.state.codec import deal_partition
@@ -52,6 +53,17 @@ class _PartitionedWrites:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._dirty: dict[bytes, int] = {}  # key -> partition, written since the last flush
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """The stored bytes of ``key``, or ``default``: straight from the store.
+
+        Keys and values are raw bytes, so the store's own ``_get`` is the answer. Faust's path
+        (``Mapping.get`` -> the table's ``__getitem__`` and its sensor -> ``key in store`` and then
+        ``store[key]``, each through the serializers -> a ``KeyError`` for a missing key) read RocksDB
+        twice and cost 11% of a catch-up's CPU."""
+        data = self.data
+        value = data._get(key) if isinstance(data, SerializedStore) else data.data.get(key)
+        return default if value is None else value
 
     def put_many(self, writes: list[Write]) -> None:
         if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/state/stores.py)
