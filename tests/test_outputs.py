@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.outputs import AlertKind
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import Delivery, fold
 from streams.fold.facts import DealTopic
-from streams.fold.outputs import next_due, plan
+from streams.fold.outputs import fingerprint, json_instant, next_due, plan, response_record
 from streams.fold.periods import Calendar
 from streams.fold.profiles import History, Profile
 from streams.fold.sla import SlaPolicy
@@ -174,3 +177,38 @@ def test_close_dates_at_the_ends_of_the_calendar_do_not_crash() -> None:
         deal = build(stage(T0, "negotiation", expected_close=expected), call(T0 + 5))
         assert next_due(deal, CTX, T0 + 10) is None
         assert not plan(deal, CTX, T0 + 10, DAY).alerts
+
+
+@given(
+    created=st.floats(min_value=0, max_value=4e9),
+    wait=st.floats(min_value=0, max_value=1e7),
+    business=st.floats(min_value=0, max_value=1e7),
+    sla=st.one_of(st.integers(min_value=1, max_value=86400), st.floats(min_value=0.001, max_value=1e6)),
+    source=st.one_of(st.none(), st.text(min_size=1, max_size=20)),
+    kind=st.sampled_from(["call", "email"]),
+    breached=st.booleans(),
+)
+def test_a_response_fingerprint_is_the_one_earlier_releases_stored(
+    created: float, wait: float, business: float, sla: float, source: str | None, kind: str, breached: bool
+) -> None:
+    """Deal records carry the fingerprint of the last response sent; a worker of this release reads
+    records an earlier one wrote, so the plain-values fingerprint must equal the one that release
+    took of the record's JSON (its ``model_dump(mode="json")`` without the revision)."""
+    content = {
+        "deal_id": "deal-1",
+        "rep": "sdr-1",
+        "team": "emea",
+        "source": source,
+        "created_at": json_instant(created),
+        "first_touch_at": json_instant(created + wait),
+        "first_touch_kind": kind,
+        "first_touch_event_id": "ev-1",
+        "response_seconds": float(wait),
+        "business_seconds": float(business),
+        "sla_seconds": float(sla),
+        "sla_breached": breached,
+    }
+    record = response_record(content, revision=3)
+    earlier = orjson.dumps(record.model_dump(mode="json", exclude={"revision"}), option=orjson.OPT_SORT_KEYS)
+    assert fingerprint(content) == hashlib.blake2b(earlier, digest_size=8).hexdigest()
+    assert record.first_touch_at == datetime.fromtimestamp(created + wait, UTC)

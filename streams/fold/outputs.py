@@ -65,40 +65,55 @@ def instant(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def lead_response(
-    state: DealState, ctx: FoldContext, revision: int = 1, view: DealView | None = None
-) -> LeadResponseRecord | None:
-    """The deal's first response as published (None until there is one)."""
+def response_content(state: DealState, ctx: FoldContext, view: DealView | None = None) -> dict[str, object] | None:
+    """The deal's first response as its record's JSON has it, but the revision (None until there
+    is one): what :func:`fingerprint` reads. Plain values, so the record (a pydantic model: a few
+    µs to build, dump and copy) is built only when the fingerprint changed."""
     view = view or DealView(state)
     created, touch = view.created, view.touch
     if created is None or touch is None:
         return None
     owner = view.owner_at(touch.at)
-    source = view.source
     seconds = touch.at - created
     business = business_response_seconds(ctx, owner.rep, created, touch.at)
-    sla = ctx.sla.sla_seconds(source)
-    return LeadResponseRecord(
-        deal_id=state.deal_id,
-        revision=revision,
-        rep=owner.rep,
-        team=team_at(ctx.profiles, owner.rep, owner.team, touch.at),
-        source=source,
-        created_at=instant(created),
-        first_touch_at=instant(touch.at),
-        first_touch_kind="call" if touch.kind == "call" else "email",
-        first_touch_event_id=touch.event_id,
-        response_seconds=seconds,
-        business_seconds=business,
-        sla_seconds=sla,
-        sla_breached=(business if ctx.sla.business_hours else seconds) > sla,
-    )
+    sla = ctx.sla.sla_seconds(view.source)
+    return {
+        "deal_id": state.deal_id,
+        "rep": owner.rep,
+        "team": team_at(ctx.profiles, owner.rep, owner.team, touch.at),
+        "source": view.source,
+        "created_at": json_instant(created),
+        "first_touch_at": json_instant(touch.at),
+        "first_touch_kind": "call" if touch.kind == "call" else "email",
+        "first_touch_event_id": touch.event_id,
+        "response_seconds": float(seconds),
+        "business_seconds": float(business),
+        "sla_seconds": float(sla),
+        "sla_breached": (business if ctx.sla.business_hours else seconds) > sla,
+    }
 
 
-def fingerprint(record: LeadResponseRecord) -> str:
-    """What identifies a response's content (everything but the revision)."""
-    content = orjson.dumps(record.model_dump(mode="json", exclude={"revision"}), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(content, digest_size=8).hexdigest()
+def json_instant(epoch: float) -> str:
+    """Epoch seconds as pydantic writes an aware UTC datetime in JSON (``...T10:00:00.5Z``)."""
+    return instant(epoch).isoformat().replace("+00:00", "Z")
+
+
+def response_record(content: dict[str, object], revision: int) -> LeadResponseRecord:
+    return LeadResponseRecord.model_validate({**content, "revision": revision})
+
+
+def lead_response(
+    state: DealState, ctx: FoldContext, revision: int = 1, view: DealView | None = None
+) -> LeadResponseRecord | None:
+    """The deal's first response as published (None until there is one)."""
+    content = response_content(state, ctx, view)
+    return None if content is None else response_record(content, revision)
+
+
+def fingerprint(content: dict[str, object]) -> str:
+    """What identifies a response's content (everything but the revision): the same digest as the
+    record's ``model_dump(mode="json")`` without the revision gives (what earlier releases stored)."""
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
 
 
 def slip_at(expected_close: str, ctx: FoldContext) -> float:
@@ -227,12 +242,12 @@ def plan(
 
     response = None
     recorded = state.response
-    current = lead_response(state, ctx, view=view) if response_moved or recorded is None else None
+    current = response_content(state, ctx, view) if response_moved or recorded is None else None
     if current is not None:
         mark = fingerprint(current)
         if recorded is None or recorded[1] != mark:
             revision = 1 if recorded is None else recorded[0] + 1
-            response = current.model_copy(update={"revision": revision})
+            response = response_record(current, revision)
             recorded = (revision, mark)
     if not alerts and response is None:
         return Plan((), None, state)
