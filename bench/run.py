@@ -45,8 +45,11 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
 
 
+BASELINES = frozenset({"raw_aiokafka", "quix_counter", "faust_take", "naive_faust"})  # bench/consumers/
+
+
 def throughput_rows(
-    messages: list, quix_python: str | None, workers: tuple[int, ...], baselines: bool = True
+    messages: list, quix_python: str | None, workers: tuple[int, ...], baselines: frozenset[str] = BASELINES
 ) -> list[tuple[str, throughput.Timing]]:
     total = sum(1 for message in messages if message.topic != "crm.reps")
     rows: list[tuple[str, throughput.Timing]] = []
@@ -65,7 +68,9 @@ def throughput_rows(
             ("Faust take(), no work", "faust_take", sys.executable),
             ("naive Faust agent, a table write per event", "naive_faust", sys.executable),
         ]
-        for name, module, python in consumers if baselines else []:
+        for name, module, python in consumers:
+            if module not in baselines:
+                continue
             if python is None:
                 print(f"{name}: skipped (no --quix-python; `python3 dev.py bench` makes one)", flush=True)
                 continue
@@ -138,6 +143,9 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--quix-python", default=None, help="an interpreter with quixstreams installed")
     parser.add_argument("--no-baselines", action="store_true", help="time LeadPulse only")
+    parser.add_argument(
+        "--baselines", default=",".join(BASELINES), help=f"comma-separated, of {', '.join(sorted(BASELINES))}"
+    )
     args = parser.parse_args()
     sections = set(args.only.split(","))
     out = [f"machine: {machine()}"]
@@ -157,7 +165,10 @@ def main() -> None:
         )
     if "throughput" in sections:
         workers = tuple(int(n) for n in args.workers.split(","))
-        rows = throughput_rows(messages, args.quix_python, workers, baselines=not args.no_baselines)
+        chosen = frozenset() if args.no_baselines else frozenset(args.baselines.split(","))
+        if chosen - BASELINES:
+            parser.error(f"--baselines: unknown {', '.join(sorted(chosen - BASELINES))}")
+        rows = throughput_rows(messages, args.quix_python, workers, baselines=chosen)
         out += throughput_table(messages, rows)
     if "latency" in sections:
         for rate in (float(r) for r in args.latency_rates.split(",")):
