@@ -7,11 +7,13 @@ starts fresh state, rebuilt from the input topics.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 from faust.stores.base import SerializedStore
 from faust.types import EventT
 
@@ -34,8 +36,8 @@ class _PartitionedWrites:
 
     ``put_many`` makes writes visible and marks their keys dirty; ``flush`` sends each dirty key's
     *current* value once, however many times it was written since the last flush (a deal folded in
-    ten batches of one commit window costs one changelog record), straight to the aiokafka producer,
-    whose accumulator batches them, and returns once every record is acknowledged: then the input
+    ten batches of one commit window costs one changelog record), in record batches straight to the
+    aiokafka producer (:func:`send_in_batches`), and returns once every record is acknowledged: then the input
     offsets behind them may be committed. Sending current values keeps the changelog in the table's
     order as long as flushes do not overlap (the processor's lock). Tables with ``use_partitioner``
     (global tables) let the producer pick the partition from the key.
@@ -87,21 +89,21 @@ class _PartitionedWrites:
         topic = self.changelog_topic.get_topic_name()
         persistent = isinstance(self.data, RocksStore)
         try:
-            deliveries = []
-            for key, value, partition in writes:
-                target = None if self.use_partitioner else partition
-                deliveries.append(await producer.send(topic, key, value, target, None, None))
-            acknowledged = await asyncio.gather(*deliveries)
+            if self.use_partitioner:  # the producer picks each key's partition
+                deliveries = [await producer.send(topic, key, value, None, None, None) for key, value, _ in writes]
+                landed = [(metadata.partition, metadata.offset) for metadata in await asyncio.gather(*deliveries)]
+            else:
+                landed = await send_in_batches(producer._ensure_producer(), topic, writes)
         except BaseException:
             if persistent:
                 self.data.unstage(key for key, _value, _partition in writes)
             raise
         if persistent:
             self.data.persist(
-                (key, value, metadata.partition, metadata.offset)
-                for (key, value, _partition), metadata in zip(writes, acknowledged, strict=True)
+                (key, value, partition, offset)
+                for (key, value, _partition), (partition, offset) in zip(writes, landed, strict=True)
             )
-        self._landed(writes, [metadata.offset for metadata in acknowledged])
+        self._landed(writes, [offset for _partition, offset in landed])
 
     def _landed(self, writes: list[Write], offsets: list[int]) -> None:
         """The writes are on the changelog at ``offsets``."""
@@ -112,6 +114,36 @@ class _PartitionedWrites:
     async def write_many(self, writes: list[Write]) -> None:
         self.put_many(writes)
         await self.flush()
+
+
+async def send_in_batches(producer: AIOKafkaProducer, topic: str, writes: list[Write]) -> list[tuple[int, int]]:
+    """Send the writes to their partitions of ``topic`` in record batches; once all are acknowledged,
+    the (partition, offset) each landed at.
+
+    aiokafka's ``send`` makes a future, a partition lookup and three coroutine steps per record
+    (with Faust's wrapper on top): about 5% of a catch-up's CPU. A batch costs one future; its
+    records land at consecutive offsets from the base offset the broker answers."""
+    by_partition: dict[int, list[int]] = {}
+    for index, (_key, _value, partition) in enumerate(writes):
+        by_partition.setdefault(partition, []).append(index)
+    sent: list[tuple[Awaitable[RecordMetadata], int, list[int]]] = []  # (acknowledgement, partition, indexes)
+    for partition, indexes in by_partition.items():
+        batch, inside = producer.create_batch(), []
+        for index in indexes:
+            key, value, _partition = writes[index]
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                sent.append((await producer.send_batch(batch, topic, partition=partition), partition, inside))
+                batch, inside = producer.create_batch(), []
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit an empty batch of {topic}")
+            inside.append(index)
+        sent.append((await producer.send_batch(batch, topic, partition=partition), partition, inside))
+    landed: list[tuple[int, int]] = [(0, 0)] * len(writes)
+    for acknowledgement, partition, inside in sent:
+        base = (await acknowledgement).offset
+        for position, index in enumerate(inside):
+            landed[index] = (partition, base + position)
+    return landed
 
 
 class BatchTable(_PartitionedWrites, faust.Table):
