@@ -17,7 +17,7 @@ before every rebalance and stop (:meth:`FetchedBatches.wait_empty`, which Faust 
 commits and gives partitions away: it waits for a fold under way, then flushes).
 
 Taken records never become Faust ``Message`` objects: no per-message tracking, sensors or acks
-(about a fifth of the worker's time at catch-up). The records become :class:`InputMessage` at
+(about a tenth of a catch-up's CPU, by the profile in BENCHMARKS.md). The records become :class:`InputMessage` at
 once, and a flush acks their offsets in bulk, exactly as Faust's ``Consumer.ack`` would one by one.
 
 Faust behaviours relied on (faust-streaming is pinned; ``tests/test_intake.py`` checks each):
