@@ -28,15 +28,11 @@ from collections.abc import Callable, Iterable
 
 from streams.config import load_settings
 from streams.exporter.collector import LeadPulseCollector, Ownership
-from streams.fold.contributions import FoldContext
 from streams.fold.periods import Calendar
 from streams.ingest.deadletter import InputMessage
 from streams.ingest.processor import BatchProcessor
 from streams.simulator.floor import SOURCES, CrmSimulation
-from streams.state.keystore import DictKeyStore
-from streams.state.profile_sync import ProfileSync
-from streams.state.profiles import RepDirectory
-from streams.state.rollups import Rollups
+from streams.worker.in_memory import in_memory_worker
 
 BATCH = 2000
 LIVE_HOURS = 2
@@ -102,25 +98,9 @@ def measure(args: argparse.Namespace) -> dict:
     # The last second of this hour: the hour then holds a whole hour of the busy traffic (the busiest).
     now = (time.time() // 3600 + 1) * 3600 - 1
     start = now - args.days * 86400
-    deals, intake, profiles, rep_intake = DictKeyStore(), DictKeyStore(), DictKeyStore(), DictKeyStore()
-    directory = RepDirectory(profiles)
-    rollups = Rollups(FoldContext(Calendar("UTC"), directory, settings.sla_policy()), settings.retention.by_kind())
-    sync = ProfileSync(directory, rollups, deals)
-
-    async def nothing(*_: object) -> None:
-        return None
-
-    processor = BatchProcessor(
-        settings,
-        deals=deals,
-        intake=intake,
-        rep_profiles=profiles,
-        rep_intake=rep_intake,
-        rollups=rollups,
-        publish_dead_letter=nothing,
-        clock=lambda: now,
-        before_deal_batch=sync,
-    )
+    worker = in_memory_worker(settings, clock=lambda: now, calendar=Calendar("UTC"))
+    deals, intake, rep_intake = worker.deals, worker.intake, worker.rep_intake
+    directory, rollups, processor = worker.directory, worker.rollups, worker.processor
     offsets: Counter[tuple[str, int]] = Counter()
 
     def messages(batch: list) -> list[InputMessage]:

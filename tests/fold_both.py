@@ -24,15 +24,11 @@ import orjson
 
 from streams.build import current
 from streams.config import load_settings
-from streams.fold.contributions import FoldContext
 from streams.fold.periods import Calendar
 from streams.ingest.deadletter import InputMessage
-from streams.ingest.processor import BatchProcessor
-from streams.outputs.emitter import Outputs, Record
-from streams.state.keystore import DictKeyStore
-from streams.state.profile_sync import ProfileSync
-from streams.state.profiles import RepDirectory
+from streams.outputs.emitter import Record
 from streams.state.rollups import Rollups
+from streams.worker.in_memory import in_memory_worker
 
 
 def canonical(value: Any) -> Any:
@@ -78,11 +74,6 @@ def rollup_cells(rollups: Rollups) -> list:
 async def fold(case: dict) -> dict:
     settings = load_settings(sla_business_hours=bool(case.get("business_hours")))
     now = 0.0
-    deals, intake, profiles, rep_intake = DictKeyStore(), DictKeyStore(), DictKeyStore(), DictKeyStore()
-    directory = RepDirectory(profiles)
-    ctx = FoldContext(Calendar("Europe/Berlin"), directory, settings.sla_policy())
-    rollups = Rollups(ctx, settings.retention.by_kind())
-    sync = ProfileSync(directory, rollups, deals)
     sent: list[Record] = []
     dead_letters: list[str] = []
 
@@ -93,25 +84,12 @@ async def fold(case: dict) -> dict:
     async def publish(record: Any, key: bytes | None) -> None:
         dead_letters.append(record.model_dump_json())
 
-    outputs = Outputs(
-        ctx,
-        alerts_topic=settings.topics.alerts,
-        responses_topic=settings.topics.lead_responses,
-        lookback_seconds=settings.alert_lookback_seconds,
-        send=send,
+    worker = in_memory_worker(
+        settings, clock=lambda: now, calendar=Calendar("Europe/Berlin"), send_records=send, publish_dead_letter=publish
     )
-    processor = BatchProcessor(
-        settings,
-        deals=deals,
-        intake=intake,
-        rep_profiles=profiles,
-        rep_intake=rep_intake,
-        rollups=rollups,
-        publish_dead_letter=publish,
-        clock=lambda: now,
-        before_deal_batch=sync,
-        outputs=outputs,
-    )
+    deals, intake, profiles, rep_intake = worker.deals, worker.intake, worker.rep_profiles, worker.rep_intake
+    rollups, sync, processor, outputs = worker.rollups, worker.sync, worker.processor, worker.outputs
+    assert outputs is not None
     for batch in case["batches"]:
         now = batch["now"]
         messages = [
