@@ -61,6 +61,10 @@ FLUSH_AT_MESSAGES = 50_000  # taken and not yet durable: flush at once rather th
 Taken = dict[TP, list[int]]  # the offsets taken, per partition, in fetch order
 
 
+def waiting(taken: Taken) -> int:
+    return sum(map(len, taken.values()))
+
+
 class BatchSink(Protocol):
     async def take(self, messages: Sequence[InputMessage]) -> None:
         """Fold a batch: visible at once, durable at the next flush."""
@@ -79,18 +83,11 @@ def to_input_message(record: Any) -> InputMessage:
     return InputMessage(record.topic, record.partition, record.offset, record.key, record.value, timestamp or None)
 
 
-def describe(messages: Sequence[InputMessage]) -> str:
-    spans: dict[tuple[str, int], list[int]] = {}
-    for message in messages:
-        spans.setdefault((message.topic, message.partition), []).append(message.offset)
-    return ", ".join(f"{topic}[{partition}]@{min(o)}..{max(o)}" for (topic, partition), o in sorted(spans.items()))
-
-
-def describe_taken(taken: Taken) -> str:
+def describe(taken: Taken) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]@{min(o)}..{max(o)}" for tp, o in sorted(taken.items()) if o)
 
 
-def exit_without_committing(what: str, messages: Sequence[InputMessage] = (), taken: Taken | None = None) -> None:
+def exit_without_committing(what: str, taken: Taken | None = None) -> None:
     """Log the error at hand and exit at once: Kafka redelivers whatever was not committed.
 
     Any failure of a flush must end here: its cut keys are no longer marked dirty, so a worker
@@ -98,8 +95,8 @@ def exit_without_committing(what: str, messages: Sequence[InputMessage] = (), ta
     log.critical(
         "unexpected error %s %d messages (%s); exiting without committing",
         what,
-        len(messages) if taken is None else sum(map(len, taken.values())),
-        (describe(messages) if taken is None else describe_taken(taken)) or "none taken",
+        waiting(taken or {}),
+        describe(taken or {}) or "none taken",
         exc_info=True,
     )
     logging.shutdown()
@@ -114,7 +111,6 @@ class BatchIntake:
         self.topics = frozenset(topics)
         self.sink = sink
         self._taken: Taken = {}  # folded, not yet acked
-        self._waiting = 0
         self._folding = 0  # takes under way
         self._folded = asyncio.Event()  # set while no take is under way
         self._folded.set()
@@ -130,25 +126,24 @@ class BatchIntake:
         try:
             await self.sink.take(messages)
         except Exception:
-            exit_without_committing("folding", messages)
+            exit_without_committing("folding", taken)
         finally:
             self._folding -= 1
             if not self._folding:
                 self._folded.set()
         for tp, offsets in taken.items():
             self._taken.setdefault(tp, []).extend(offsets)
-        self._waiting += len(messages)
-        if self._waiting >= FLUSH_AT_MESSAGES:
+        if waiting(self._taken) >= FLUSH_AT_MESSAGES:
             await self.flush()
 
     async def flush(self) -> None:
         """Flush what was folded and ack it: its offsets may be committed from now on."""
         async with self._flushing:
-            taken, self._taken, self._waiting = self._taken, {}, 0
+            taken, self._taken = self._taken, {}
             try:
                 await self.sink.flush()
             except Exception:
-                exit_without_committing("flushing", taken=taken)
+                exit_without_committing("flushing", taken)
             if taken:
                 self.app.consumer.ack_taken(taken)  # type: ignore[attr-defined]
 
