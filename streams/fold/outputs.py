@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import pairwise
 
 import orjson
@@ -36,7 +36,6 @@ from streams.fold import deals
 from streams.fold.contributions import DealView, FoldContext, business_response_seconds
 from streams.fold.deals import DealState
 from streams.fold.facts import decimal_text
-from streams.fold.periods import PeriodKind
 from streams.fold.profiles import profile_at, team_at
 
 _BREACH = "sla_breach:"
@@ -102,14 +101,6 @@ def response_record(content: dict[str, object], revision: int) -> LeadResponseRe
     return LeadResponseRecord.model_validate({**content, "revision": revision})
 
 
-def lead_response(
-    state: DealState, ctx: FoldContext, revision: int = 1, view: DealView | None = None
-) -> LeadResponseRecord | None:
-    """The deal's first response as published (None until there is one)."""
-    content = response_content(state, ctx, view)
-    return None if content is None else response_record(content, revision)
-
-
 def fingerprint(content: dict[str, object]) -> str:
     """What identifies a response's content (everything but the revision): the same digest as the
     record's ``model_dump(mode="json")`` without the revision gives (what earlier releases stored)."""
@@ -119,25 +110,7 @@ def fingerprint(content: dict[str, object]) -> str:
 def slip_at(expected_close: str, ctx: FoldContext) -> float:
     """When a deal expected to close on that date has slipped: the start of the next day
     (``inf`` for 9999-12-31, ``-inf`` for dates so early no instant can hold them)."""
-    cache = ctx.calendar.slips
-    slipped = cache.get(expected_close)
-    if slipped is None:
-        if len(cache) >= SLIPS_CACHED:
-            cache.clear()
-        slipped = cache[expected_close] = _slip_at(expected_close, ctx)
-    return slipped
-
-
-SLIPS_CACHED = 10_000  # expected close dates: a few hundred in use at a time
-
-
-def _slip_at(expected_close: str, ctx: FoldContext) -> float:
-    expected = date.fromisoformat(expected_close)
-    try:
-        day = expected + timedelta(days=1)
-        return ctx.calendar.start_of((PeriodKind.DAY, day.isoformat())).timestamp()
-    except (OverflowError, ValueError):
-        return float("inf") if expected.year > 5000 else float("-inf")
+    return ctx.calendar.start_of_next_day(expected_close)
 
 
 def crossings(state: DealState, ctx: FoldContext, view: DealView | None = None) -> list[float]:

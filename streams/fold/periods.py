@@ -56,7 +56,7 @@ class Calendar:
         self.zone = ZoneInfo(timezone)
         self.fiscal_year_start_month = fiscal_year_start_month
         self._cache: dict[int, tuple[Period, ...]] = {}
-        self.slips: dict[str, float] = {}  # expected close date -> when it slips (streams.fold.outputs.slip_at)
+        self._next_days: dict[str, float] = {}  # day -> when the day after it starts
 
     def periods_of(self, epoch_seconds: float) -> tuple[Period, ...]:
         """The ``STORED`` periods containing the instant (what its contributions are kept under)."""
@@ -68,6 +68,24 @@ class Calendar:
             periods = self._compute(quarter * _QUARTER_HOUR_SECONDS)
             self._cache[quarter] = periods
         return periods
+
+    def start_of_next_day(self, day: str) -> float:
+        """When the day after ``day`` (YYYY-MM-DD) starts, in epoch seconds (``inf`` after the last
+        day an instant can hold, ``-inf`` before the first). Cached: deals share their dates."""
+        start = self._next_days.get(day)
+        if start is None:
+            if len(self._next_days) >= _CACHE_LIMIT:
+                self._next_days.clear()
+            start = self._next_days[day] = self._start_of_next_day(day)
+        return start
+
+    def _start_of_next_day(self, day: str) -> float:
+        given = date.fromisoformat(day)
+        try:
+            following = given + timedelta(days=1)
+            return self.start_of((PeriodKind.DAY, following.isoformat())).timestamp()
+        except (OverflowError, ValueError):
+            return float("inf") if given.year > 5000 else float("-inf")
 
     def period_of(self, kind: PeriodKind, epoch_seconds: float) -> Period:
         month = self.periods_of(epoch_seconds)[_KIND_INDEX[PeriodKind.MONTH]]
