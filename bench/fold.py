@@ -8,7 +8,9 @@ the same minute, where the worker's throughput on this noisy machine moves by 10
 The simulator's history (as ``bench.run`` plays it, 4 partitions by key), fed in batches like fetched
 ones, with a fixed clock; the objects of the input are frozen out of the garbage collector (a worker
 does not hold its input), and the time the collector took is printed. The digest of every deal record
-and aggregate cell tells whether two builds or two versions folded to the same state.
+and aggregate cell tells whether the rounds folded to the same state. The history ends at the current
+time, so two runs at different moments fold different timestamps: their digests differ even when the
+code does not.
 """
 
 from __future__ import annotations
