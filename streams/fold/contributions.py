@@ -112,15 +112,19 @@ def bucket_index(seconds: float, bounds: tuple[int, ...] = FIRST_RESPONSE_BUCKET
     return len(bounds)
 
 
-def activity_contributions(fact: ActivityFact, ctx: FoldContext) -> Iterator[tuple[Key, Value]]:
+def activity_cell(fact: ActivityFact, ctx: FoldContext) -> tuple[Family, Labels, int]:
+    """An activity's family, labels and micro_total: it counts once in ``LIFETIME`` and once in
+    each calendar period containing it."""
     team = team_at(ctx.profiles, fact.rep, fact.team, fact.at)
-    labels: tuple[str, ...]
     if fact.kind == "call":
-        family, labels, total = Family.CALLS, (fact.rep, team, fact.action, fact.outcome), fact.handle_micro
-    elif fact.kind == "email":
-        family, labels, total = Family.EMAILS, (fact.rep, team, fact.action, _flag(fact.personalized)), 0
-    else:
-        family, labels, total = Family.MEETINGS, (fact.rep, team, fact.action), 0
+        return Family.CALLS, (fact.rep, team, fact.action, fact.outcome), fact.handle_micro
+    if fact.kind == "email":
+        return Family.EMAILS, (fact.rep, team, fact.action, _flag(fact.personalized)), 0
+    return Family.MEETINGS, (fact.rep, team, fact.action), 0
+
+
+def activity_contributions(fact: ActivityFact, ctx: FoldContext) -> Iterator[tuple[Key, Value]]:
+    family, labels, total = activity_cell(fact, ctx)
     yield (LIFETIME, family, labels), (1, total)
     for period in ctx.calendar.periods_of(fact.at):
         yield (period, family, labels), (1, total)

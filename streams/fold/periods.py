@@ -46,6 +46,11 @@ _QUARTER_HOUR_SECONDS = 900
 _CACHE_LIMIT = 50_000
 
 
+def quarter_hour(epoch_seconds: float) -> int:
+    """The UTC quarter hour holding an instant: every instant in it lies in the same periods."""
+    return int(epoch_seconds // _QUARTER_HOUR_SECONDS)
+
+
 class Calendar:
     """Maps an instant (epoch seconds) to the periods that contain it."""
 
@@ -60,7 +65,10 @@ class Calendar:
 
     def periods_of(self, epoch_seconds: float) -> tuple[Period, ...]:
         """The ``STORED`` periods containing the instant (what its contributions are kept under)."""
-        quarter = int(epoch_seconds // _QUARTER_HOUR_SECONDS)
+        return self.periods_of_quarter_hour(quarter_hour(epoch_seconds))
+
+    def periods_of_quarter_hour(self, quarter: int) -> tuple[Period, ...]:
+        """The ``STORED`` periods containing a UTC quarter hour (:func:`quarter_hour`)."""
         periods = self._cache.get(quarter)
         if periods is None:
             if len(self._cache) >= _CACHE_LIMIT:

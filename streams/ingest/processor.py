@@ -238,6 +238,7 @@ class BatchProcessor:
             record = encode_deal(partition, state)
             writes.append((key, record, partition))
             self.rollups.apply(partition, before, result, (len(stored or b""), len(record)), views)
+        self.rollups.settle()
         if self.outputs is not None and plans:
             self.defer(await self.outputs.send(plans))
         self.defer(dead_letters)

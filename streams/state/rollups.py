@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from streams.fold.contributions import (
+    LIFETIME,
     AwaitingLead,
     DealContributions,
     DealView,
@@ -23,22 +24,24 @@ from streams.fold.contributions import (
     Key,
     Labels,
     Scope,
-    activity_contributions,
+    activity_cell,
     awaiting_lead,
     changed_observations,
     deal_contributions,
     diff,
     duplicate_contributions,
-    expand,
     full_contributions,
     lead_moved,
 )
 from streams.fold.deals import DealState, FoldResult
-from streams.fold.periods import DERIVED, PeriodKind
+from streams.fold.periods import DERIVED, PeriodKind, quarter_hour
 
 # labels -> (count, micro_total). Immutable: millions of tuples of ints are not tracked by the
 # garbage collector, where lists would make every full collection walk them all.
 Cells = dict[Labels, tuple[int, int]]
+# Counts applied, not yet in the cells: (partition, where, family, labels) -> (count, micro_total), where
+# ``where`` is a scope, or a UTC quarter hour (an int) standing for the calendar periods containing it.
+Pending = dict[tuple[int, Scope | int, Family, Labels], tuple[int, int]]
 
 
 ZERO = (0, 0)
@@ -111,22 +114,50 @@ class PartitionRollup:
 
 
 class Rollups:
-    """The aggregates of every partition this worker holds, by partition."""
+    """The aggregates of every partition this worker holds, by partition.
+
+    :meth:`apply` adds its counts to a pending sum, where the counts of a batch meet (a rep's calls of
+    one quarter hour, a deal's stage moved and moved back) before they are spread over the cells, four
+    periods each: :meth:`settle` spreads them, and every method that reads or replaces cells settles first.
+    """
 
     def __init__(self, ctx: FoldContext, retention: Mapping[PeriodKind, int] | None = None) -> None:
         self.ctx = ctx
         self.calendar = ctx.calendar
         self.retention = dict(retention or {})
         self._partitions: dict[int, PartitionRollup] = {}
+        self._pending: Pending = {}
 
     def partitions(self) -> list[int]:
         return sorted(self._partitions)
 
     def partition(self, partition: int) -> PartitionRollup | None:
+        self.settle()
         return self._partitions.get(partition)
+
+    def settle(self) -> None:
+        """Spread the pending counts over their cells."""
+        pending, self._pending = self._pending, {}
+        periods_of = self.calendar.periods_of_quarter_hour
+        for (partition, where, family, labels), (count, total) in pending.items():
+            if not (count or total):
+                continue
+            rollup = self._partitions[partition]
+            if isinstance(where, int):
+                for period in periods_of(where):
+                    rollup.add_cell(period, family, labels, count, total)
+            else:
+                rollup.add_cell(where, family, labels, count, total)
+
+    def _pend(self, partition: int, where: Scope | int, family: Family, labels: Labels, count: int, total: int) -> None:
+        key = (partition, where, family, labels)
+        pending = self._pending
+        old = pending.get(key)
+        pending[key] = (count, total) if old is None else (old[0] + count, old[1] + total)
 
     def rebuild(self, partition: int, records: Iterable[tuple[DealState, int]]) -> None:
         """Recompute a partition's aggregates from its deal states (with their record sizes)."""
+        self.settle()
         rollup = PartitionRollup()
         for state, size in records:
             rollup.deals += 1
@@ -142,6 +173,7 @@ class Rollups:
         Lifetime counters and live state are never pruned. A late event for a pruned period
         brings back a small aggregate until the next prune.
         """
+        self.settle()
         oldest = {kind: self.calendar.oldest_kept_start(kind, now, kept) for kind, kept in self.retention.items()}
         for derived in DERIVED:  # quarters and years are read from months: keep the months they need
             if derived in oldest:
@@ -157,6 +189,7 @@ class Rollups:
         return dropped
 
     def drop(self, partition: int) -> None:
+        self.settle()
         self._partitions.pop(partition, None)
 
     def apply(
@@ -179,15 +212,21 @@ class Rollups:
         old_size, new_size = size_change
         rollup.deals += old_size == 0 and new_size > 0
         rollup.record_bytes += new_size - old_size
+        pend = self._pend
         for fact in result.added_activities:
-            for key, (count, total) in activity_contributions(fact, self.ctx):
-                rollup.add(key, count, total)
+            family, labels, total = activity_cell(fact, self.ctx)
+            pend(partition, LIFETIME, family, labels, 1, total)
+            pend(partition, quarter_hour(fact.at), family, labels, 1, total)
         if any(result.added_duplicates):
-            rollup.add_all(dict(duplicate_contributions(result.added_duplicates)))
+            for (lifetime, family, labels), (count, total) in duplicate_contributions(result.added_duplicates):
+                pend(partition, lifetime, family, labels, count, total)
         if result.moves_deal_level:
             old, new = views if views is not None else (DealView(before), DealView(result.state))
             moved = changed_observations(old, new, self.ctx, result.stages_changed)
-            expand(self.calendar, moved.items(), rollup.add_cell)
+            for (moment, scope, family, labels, total), times in moved.items():
+                if times:
+                    where: Scope | int = quarter_hour(moment) if scope is None else scope
+                    pend(partition, where, family, labels, times, total * times)
             if lead_moved(old, new, result.stages_changed):
                 rollup.set_awaiting(result.state.deal_id, awaiting_lead(new, self.ctx))
 
@@ -200,6 +239,7 @@ class Rollups:
     def reapply(self, partition: int, state: DealState, before: FoldContext) -> None:
         """Move a deal's aggregates from what they were under ``before`` (the profiles as they
         were) to what they are under the current context."""
+        self.settle()
         rollup = self._partitions.get(partition)
         if rollup is not None:
             self._replace(rollup, state.deal_id, full_contributions(state, before), state, full=True)
@@ -224,6 +264,7 @@ class Rollups:
     def cell_maps(self, scope: Scope, family: Family, partitions: Iterable[int]) -> list[Cells]:
         """One family's cells in one scope, a dict per partition (read, never changed, by the caller);
         for a quarter or a year, a dict per partition and month: the caller sums them all alike."""
+        self.settle()
         scopes = self.stored_scopes(scope)
         found = []
         for partition in partitions:
@@ -238,6 +279,7 @@ class Rollups:
 
     def scopes(self, partitions: Iterable[int]) -> set[Scope]:
         """Every scope with aggregates in the given partitions (the periods kept)."""
+        self.settle()
         found: set[Scope] = set()
         for partition in partitions:
             rollup = self._partitions.get(partition)
