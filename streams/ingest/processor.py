@@ -218,7 +218,7 @@ class BatchProcessor:
             if number % YIELD_EVERY_DEALS == YIELD_EVERY_DEALS - 1:
                 await asyncio.sleep(0)  # a big batch must not hold up the web server, scrapes and heartbeats
             key = deal_id.encode()
-            stored = self.deals.get(key)
+            stored = self.deals.get_from(key, partition)
             if stored is None:
                 before = DealState(deal_id)
             else:

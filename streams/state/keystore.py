@@ -17,6 +17,9 @@ class KeyStore(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
+    def get_from(self, key: bytes, partition: int) -> bytes | None:
+        """The stored bytes of ``key``, looked for in ``partition`` first (where its events arrive)."""
+
     def put_many(self, writes: list[Write]) -> None:
         """Apply the writes: visible at once, durable at the next flush."""
 
@@ -44,6 +47,9 @@ def apply_writes(mapping: MutableMapping[bytes, bytes], writes: Sequence[Write])
 
 class DictKeyStore(dict[bytes, bytes]):
     """A :class:`KeyStore` with no changelog, for in-process runs (tests, the series benchmark)."""
+
+    def get_from(self, key: bytes, partition: int) -> bytes | None:
+        return self.get(key)
 
     def put_many(self, writes: list[Write]) -> None:
         apply_writes(self, writes)

@@ -81,6 +81,19 @@ class RocksStore(FaustRocksStore):
 
         return WriteBatch(raw_mode=True)
 
+    def get_from(self, key: bytes, partition: int) -> bytes | None:
+        """The value of ``key``, read in ``partition``'s database first; then where Faust's lookup
+        finds it (its key index, else every partition's database), for a key kept elsewhere or nowhere."""
+        staged = self._staged
+        if key in staged:
+            return staged[key]
+        db = self._dbs.get(partition)
+        if db is not None:
+            value = db.get(key)
+            if value is not None:
+                return value
+        return super()._get(key)
+
     def _get(self, key: bytes) -> bytes | None:
         if key in self._staged:
             return self._staged[key]

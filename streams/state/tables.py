@@ -67,6 +67,12 @@ class _PartitionedWrites:
         value = data._get(key) if isinstance(data, SerializedStore) else data.data.get(key)
         return default if value is None else value
 
+    def get_from(self, key: bytes, partition: int) -> bytes | None:
+        """The stored bytes of ``key``, looked for in ``partition`` first: one RocksDB read where Faust's
+        store probes the partitions a small key index does not know (most, on a table of many deals)."""
+        data = self.data
+        return data.get_from(key, partition) if isinstance(data, RocksStore) else self.get(key)
+
     def put_many(self, writes: list[Write]) -> None:
         if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/state/stores.py)
             self.data.stage((key, value) for key, value, _partition in writes)
