@@ -7,16 +7,15 @@ starts fresh state, rebuilt from the input topics.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
 from faust.stores.base import SerializedStore
 from faust.types import EventT
 
+from streams.kafka.batches import send_in_batches
 from streams.state.codec import deal_partition
 from streams.state.keystore import Write, apply_writes
 from streams.state.stores import RocksStore
@@ -120,36 +119,6 @@ class _PartitionedWrites:
     async def write_many(self, writes: list[Write]) -> None:
         self.put_many(writes)
         await self.flush()
-
-
-async def send_in_batches(producer: AIOKafkaProducer, topic: str, writes: list[Write]) -> list[tuple[int, int]]:
-    """Send the writes to their partitions of ``topic`` in record batches; once all are acknowledged,
-    the (partition, offset) each landed at.
-
-    aiokafka's ``send`` makes a future, a partition lookup and three coroutine steps per record
-    (with Faust's wrapper on top): about 5% of a catch-up's CPU. A batch costs one future; its
-    records land at consecutive offsets from the base offset the broker answers."""
-    by_partition: dict[int, list[int]] = {}
-    for index, (_key, _value, partition) in enumerate(writes):
-        by_partition.setdefault(partition, []).append(index)
-    sent: list[tuple[Awaitable[RecordMetadata], int, list[int]]] = []  # (acknowledgement, partition, indexes)
-    for partition, indexes in by_partition.items():
-        batch, inside = producer.create_batch(), []
-        for index in indexes:
-            key, value, _partition = writes[index]
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                sent.append((await producer.send_batch(batch, topic, partition=partition), partition, inside))
-                batch, inside = producer.create_batch(), []
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit an empty batch of {topic}")
-            inside.append(index)
-        sent.append((await producer.send_batch(batch, topic, partition=partition), partition, inside))
-    landed: list[tuple[int, int]] = [(0, 0)] * len(writes)
-    for acknowledgement, partition, inside in sent:
-        base = (await acknowledgement).offset
-        for position, index in enumerate(inside):
-            landed[index] = (partition, base + position)
-    return landed
 
 
 class BatchTable(_PartitionedWrites, faust.Table):

@@ -28,6 +28,7 @@ from streams.fold.contributions import FoldContext
 from streams.fold.deals import DealState
 from streams.ingest.deadletter import KEY_KEPT_BYTES
 from streams.ingest.processor import BatchProcessor
+from streams.kafka.batches import queue_keyed
 from streams.kafka.broker_loss import BrokerLossCheck
 from streams.kafka.intake import attach_intake, exit_without_committing
 from streams.kafka.topics import TopicLayout, changelog_name
@@ -242,8 +243,7 @@ class Engine:
 
     async def _send_records(self, records: list[Record]) -> list[Awaitable[object]]:
         """Hand the records to the producer in order; their acknowledgements, to await."""
-        producer = self.app.producer
-        return [await producer.send(topic, key, value, None, None, None) for topic, key, value in records]
+        return list(await queue_keyed(self.app.producer._ensure_producer(), records))
 
     async def _prune_expired_periods(self) -> None:
         dropped = self.rollups.prune(time.time())
