@@ -81,7 +81,7 @@ class Outputs:
                 await asyncio.sleep(0)  # as a batch does: the web server and heartbeats go on
             if partition not in owned:
                 continue
-            stored = deals.get(deal_id.encode())
+            stored = deals.get_from(deal_id.encode(), partition)
             if stored is None:
                 continue
             partition, state = decode_deal(stored)

@@ -83,7 +83,7 @@ class _PartitionedWrites:
     def cut(self) -> list[Write]:
         """The keys written since the last cut, each with its value now (what :meth:`durable` sends)."""
         dirty, self._dirty = self._dirty, {}
-        return [(key, self.data.get(key), partition) for key, partition in dirty.items()]
+        return [(key, self.get(key), partition) for key, partition in dirty.items()]
 
     async def durable(self, writes: list[Write]) -> None:
         """Send a cut to the changelog and return once acknowledged (with RocksDB: then on disk).
