@@ -4,6 +4,7 @@ real broker: fetched batches in, offsets committed only after a flush, a gracefu
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from faust.types import TP
 from streams.config import load_settings
 from streams.ingest.deadletter import InputMessage
 from streams.kafka.broker import EmbeddedBroker
-from streams.kafka.intake import _INTAKES, FetchedBatches, attach_intake
+from streams.kafka.intake import _INTAKES, BatchIntake, FetchedBatches, attach_intake, collections_paused
 from streams.kafka.topics import TopicLayout
 from streams.kafka.transport import Consumer as LeadPulseConsumer
 from streams.worker import engine as engine_module
@@ -320,3 +321,44 @@ async def test_records_fetched_while_the_flow_is_stopped_are_fetched_again_not_d
     rest, _active = await consumer._wait_next_records(1.0)
     assert consumer.seeks == [(mine, 7)]  # the partition unassigned meanwhile is its next owner's
     assert rest == {changelog: records[changelog]} and sink.taken() == 0
+
+
+async def test_a_batch_folds_with_the_garbage_collector_paused_and_resumed_after() -> None:
+    """Young collections during a batch only scan and promote its objects (streams/kafka/intake.py):
+    the collector is paused while a batch folds, overlapping takes included, and resumed after, on
+    failure too; a pause somebody else made is theirs to end."""
+    seen: list[bool] = []
+    release = asyncio.Event()
+
+    class Sink(GatedSink):
+        async def take(self, messages: Sequence[InputMessage]) -> None:
+            seen.append(gc.isenabled())
+            if messages[0].offset == 0:
+                await release.wait()  # the first take is still folding when the second runs
+            seen.append(gc.isenabled())
+
+    intake = BatchIntake(faust.App("gc-probe", autodiscover=False, web_enabled=False), [TOPIC], Sink(), 60)
+    tp = TP(TOPIC, 0)
+
+    def batch(offset: int) -> list[InputMessage]:
+        return [InputMessage(TOPIC, 0, offset, b"k", b"v", None)]
+
+    assert gc.isenabled()
+    first = asyncio.ensure_future(intake.take(batch(0), {tp: [0]}))
+    await asyncio.sleep(0)
+    await intake.take(batch(1), {tp: [1]})
+    assert not gc.isenabled(), "resumed while the first batch still folds"
+    release.set()
+    await first
+    assert seen == [False, False, False, False] and gc.isenabled()
+
+    with pytest.raises(ValueError), collections_paused():
+        raise ValueError("a failed fold")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collections_paused():
+            pass
+        assert not gc.isenabled(), "somebody else's pause ended by the intake"
+    finally:
+        gc.enable()
