@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import pairwise
 
 from streams.fold import deals
 from streams.fold.deals import DealState
@@ -147,7 +146,7 @@ class DealView:
     """The derived values of one deal state (the SPEC §2 rules of :mod:`streams.fold.deals`),
     each computed once and shared by the contributions, the output plan and the lead response."""
 
-    __slots__ = ("_waits", "closing", "created", "latest", "origin", "source", "state", "touch")
+    __slots__ = ("_runs", "_waits", "closing", "created", "latest", "origin", "source", "state", "touch")
 
     def __init__(self, state: DealState) -> None:
         self.state = state
@@ -159,12 +158,19 @@ class DealView:
         self.closing: StageFact | None = deals.closing_stage(state)
         self.touch: ActivityFact | None = deals.first_response(state)
         self._waits: list[tuple[float, ActivityFact, StageFact]] | None = None
+        self._runs: list[StageFact] | None = None
 
     def owner_at(self, at: float) -> StageFact:
         """The stage event in force at ``at`` (its rep owns the deal then); only for a created deal."""
         owner = deals.stage_at(self.state, at)
         assert owner is not None
         return owner
+
+    def runs(self) -> list[StageFact]:
+        """:func:`streams.fold.deals.stage_runs`: the moments the deal entered a stage."""
+        if self._runs is None:
+            self._runs = deals.stage_runs(self.state)
+        return self._runs
 
     def waits(self) -> list[tuple[float, ActivityFact, StageFact]]:
         """The re-response waits as (wait start, closing touch, stage event in force at the touch)."""
@@ -223,12 +229,12 @@ def _re_response(view: DealView, ctx: FoldContext, out: list[Observation]) -> No
         out.append(_timed(reply.at, Family.RE_RESPONSE, (owner.rep, team), reply.at - opened))
 
 
-def _runs_inputs(view: DealView) -> tuple:
-    return tuple(deals.stage_runs(view.state))
-
-
-def _runs(view: DealView, ctx: FoldContext, out: list[Observation]) -> None:
-    for left, entered in pairwise(deals.stage_runs(view.state)):
+def _runs(view: DealView, ctx: FoldContext, out: list[Observation], first: int = 1) -> None:
+    """Each stage entered after the first, from the ``first``-th run on: a transition and the dwell
+    in the stage it left (a function of the two runs alone)."""
+    runs = view.runs()
+    for index in range(max(first, 1), len(runs)):
+        left, entered = runs[index - 1], runs[index]
         team = team_at(ctx.profiles, entered.rep, entered.team, entered.at)
         out.append((entered.at, None, Family.TRANSITIONS, (entered.rep, team, left.stage, entered.stage), 0))
         dwell = entered.at - left.at
@@ -285,12 +291,12 @@ Observe = Callable[[DealView, FoldContext, list[Observation]], None]
 # The deal-level rules, each with what it reads: a change that leaves a rule's inputs as they were
 # (the same facts, the same derived values) leaves its observations too, and is skipped. The last
 # field says whether the rule reads the deal's stage events only (then activities cannot move it).
+# Besides these, :func:`_runs` (transitions and dwells) is diffed run by run: see changed_observations.
 RULES: tuple[tuple[Inputs, Observe, bool], ...] = (
     (_creation_inputs, _creation, True),
     (_qualified_inputs, _qualified, True),
     (response_inputs, _response, False),
     (_re_response_inputs, _re_response, False),
-    (_runs_inputs, _runs, True),
     (_close_inputs, _close, True),
     (_live_inputs, _live, True),
 )
@@ -302,6 +308,7 @@ def deal_observations(view: DealView, ctx: FoldContext) -> list[Observation]:
     if view.created is not None:
         for _inputs, observe, _stages_only in RULES:
             observe(view, ctx, out)
+        _runs(view, ctx, out)
     return out
 
 
@@ -320,9 +327,32 @@ def changed_observations(
             if view.created is not None:
                 found: list[Observation] = []
                 observe(view, ctx, found)
-                for observation in found:
-                    net[observation] = net.get(observation, 0) + sign
+                _count(net, found, sign)
+    if created or stages_changed:
+        # A transition is a function of its two runs: those both states share observe alike. A new
+        # stage event usually enters one stage at the end: one transition instead of all of them twice.
+        first = _shared_prefix(old.runs(), new.runs()) if not created else 0
+        for view, sign in ((new, 1), (old, -1)):
+            if view.created is not None:
+                found = []
+                _runs(view, ctx, found, first)
+                _count(net, found, sign)
     return net
+
+
+def _count(net: dict[Observation, int], found: list[Observation], sign: int) -> None:
+    for observation in found:
+        net[observation] = net.get(observation, 0) + sign
+
+
+def _shared_prefix(old: list[StageFact], new: list[StageFact]) -> int:
+    """How many leading runs two states share (the same facts: a fold keeps the ones it had)."""
+    shared = 0
+    for before, after in zip(old, new, strict=False):
+        if before is not after and before != after:
+            break
+        shared += 1
+    return shared
 
 
 def lead_moved(old: DealView, new: DealView, stages_changed: bool) -> bool:

@@ -90,7 +90,10 @@ def decode(
 def _has_nan_or_infinity(value: bytes) -> bool:
     """Whether the message is JSON only if ``NaN``/``Infinity`` are let in: pydantic's parser accepts
     them, so without this an event with ``"x": NaN`` in an ignored field would pass. Strings that
-    merely contain the words cost one strict parse; other messages, a byte search."""
+    merely contain the words cost one strict parse; other messages, a byte search (two searches for
+    one letter first, which ``find`` runs as memchr: half the time of searching for the words)."""
+    if value.find(b"N") < 0 and value.find(b"I") < 0:
+        return False
     if b"NaN" not in value and b"Infinity" not in value:
         return False
     try:

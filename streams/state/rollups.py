@@ -212,21 +212,20 @@ class Rollups:
         old_size, new_size = size_change
         rollup.deals += old_size == 0 and new_size > 0
         rollup.record_bytes += new_size - old_size
-        pend = self._pend
-        for fact in result.added_activities:
+        for fact in result.added_activities:  # self._pend, not a local alias: mypyc calls it natively
             family, labels, total = activity_cell(fact, self.ctx)
-            pend(partition, LIFETIME, family, labels, 1, total)
-            pend(partition, quarter_hour(fact.at), family, labels, 1, total)
+            self._pend(partition, LIFETIME, family, labels, 1, total)
+            self._pend(partition, quarter_hour(fact.at), family, labels, 1, total)
         if any(result.added_duplicates):
             for (lifetime, family, labels), (count, total) in duplicate_contributions(result.added_duplicates):
-                pend(partition, lifetime, family, labels, count, total)
+                self._pend(partition, lifetime, family, labels, count, total)
         if result.moves_deal_level:
             old, new = views if views is not None else (DealView(before), DealView(result.state))
             moved = changed_observations(old, new, self.ctx, result.stages_changed)
             for (moment, scope, family, labels, total), times in moved.items():
                 if times:
                     where: Scope | int = quarter_hour(moment) if scope is None else scope
-                    pend(partition, where, family, labels, times, total * times)
+                    self._pend(partition, where, family, labels, times, total * times)
             if lead_moved(old, new, result.stages_changed):
                 rollup.set_awaiting(result.state.deal_id, awaiting_lead(new, self.ctx))
 
