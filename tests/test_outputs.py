@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.outputs import AlertKind
+from schemas.outputs import AlertKind, AlertRecord, LeadResponseRecord
+from streams.fold import outputs
 from streams.fold.contributions import FoldContext
 from streams.fold.deals import Delivery, fold
 from streams.fold.facts import DealTopic
-from streams.fold.outputs import fingerprint, json_instant, next_due, plan, response_record
+from streams.fold.outputs import Plan, fingerprint, json_instant, next_due, record_json, response_record
 from streams.fold.periods import Calendar
 from streams.fold.profiles import History, Profile
 from streams.fold.sla import SlaPolicy
@@ -50,6 +51,17 @@ def profile(rep: str, team: str, updated_at: float, **fields: object) -> Profile
         **fields,
     }
     return profile_from_json(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+def plan(*args: object, **kwargs: object) -> Plan:
+    """:func:`streams.fold.outputs.plan`, and every record it owes holds its model's values, written
+    as the model writes its JSON (the emitter writes the plain values with orjson)."""
+    owed = outputs.plan(*args, **kwargs)  # type: ignore[arg-type]
+    for content, record in [(alert, AlertRecord.model_validate(alert)) for alert in owed.alert_contents] + (
+        [] if owed.response_content is None else [(owed.response_content, owed.response)]
+    ):
+        assert record_json(content) == record.model_dump_json().encode()
+    return owed
 
 
 def alert_ids(state, now: float, ctx: FoldContext = CTX, lookback: float = DAY) -> tuple[list[str], object]:
@@ -208,7 +220,8 @@ def test_a_response_fingerprint_is_the_one_earlier_releases_stored(
         "sla_seconds": float(sla),
         "sla_breached": breached,
     }
-    record = response_record(content, revision=3)
+    record = LeadResponseRecord.model_validate(response_record(content, revision=3))
+    assert record_json(response_record(content, revision=3)) == record.model_dump_json().encode()
     earlier = orjson.dumps(record.model_dump(mode="json", exclude={"revision"}), option=orjson.OPT_SORT_KEYS)
     assert fingerprint(content) == hashlib.blake2b(earlier, digest_size=8).hexdigest()
     assert record.first_touch_at == datetime.fromtimestamp(created + wait, UTC)

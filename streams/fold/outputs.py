@@ -43,20 +43,41 @@ _RESOLVED = "sla_resolved:"  # with the highest step breached: a reopened lead t
 _SLIPPED = "deal_slipped:"
 
 
+Json = dict[str, object]  # a record as its JSON has it, keys in its model's field order
+
+
 @dataclass(init=False)  # immutable by convention (streams/fold/facts.py says why)
 class Plan:
-    alerts: tuple[AlertRecord, ...]
-    response: LeadResponseRecord | None
+    """The records a deal owes, as the plain JSON values of their models (``schemas/outputs.py``):
+    a pydantic record costs about 2.5 µs to build and 2 µs to dump, a dict 0.3 µs to write with
+    orjson (:func:`record_json`; tests hold the bytes equal to the models' ``model_dump_json``)."""
+
+    alert_contents: tuple[Json, ...]
+    response_content: Json | None  # with its revision
     state: DealState  # with what they publish recorded
 
-    def __init__(self, alerts: tuple[AlertRecord, ...], response: LeadResponseRecord | None, state: DealState) -> None:
-        self.alerts = alerts
-        self.response = response
+    def __init__(self, alert_contents: tuple[Json, ...], response_content: Json | None, state: DealState) -> None:
+        self.alert_contents = alert_contents
+        self.response_content = response_content
         self.state = state
 
     @property
     def owed(self) -> bool:
-        return bool(self.alerts) or self.response is not None
+        return bool(self.alert_contents) or self.response_content is not None
+
+    @property
+    def alerts(self) -> tuple[AlertRecord, ...]:
+        return tuple(AlertRecord.model_validate(content) for content in self.alert_contents)
+
+    @property
+    def response(self) -> LeadResponseRecord | None:
+        content = self.response_content
+        return None if content is None else LeadResponseRecord.model_validate(content)
+
+
+def record_json(content: Json) -> bytes:
+    """A record's bytes on its output topic."""
+    return orjson.dumps(content)
 
 
 def instant(epoch: float) -> datetime:
@@ -97,8 +118,9 @@ def json_instant(epoch: float) -> str:
     return instant(epoch).isoformat().replace("+00:00", "Z")
 
 
-def response_record(content: dict[str, object], revision: int) -> LeadResponseRecord:
-    return LeadResponseRecord.model_validate({**content, "revision": revision})
+def response_record(content: dict[str, object], revision: int) -> Json:
+    """The lead-response record of a content and revision, in the model's field order."""
+    return {"deal_id": content["deal_id"], "revision": revision, **content}
 
 
 def fingerprint(content: dict[str, object]) -> str:
@@ -149,7 +171,7 @@ def plan(
     if created is None:
         return Plan((), None, state)
     sent = set(state.alerts)
-    alerts: list[AlertRecord] = []
+    alerts: list[Json] = []
     source = view.source
     steps = ctx.sla.steps(source)
     oldest = now - lookback_seconds
@@ -159,20 +181,26 @@ def plan(
         assert owner is not None
         key = f"{kind.value}:{which}" if which else kind.value
         sent.add(key)
-        alerts.append(
-            AlertRecord(
-                alert_id=f"{key}@{state.deal_id}",
-                kind=kind,
-                deal_id=state.deal_id,
-                rep=owner.rep,
-                team=team_at(ctx.profiles, owner.rep, owner.team, at),
-                source=source,
-                at=instant(at),
-                created_at=instant(created),
-                business_hours=ctx.sla.business_hours,
-                **fields,  # type: ignore[arg-type]
-            )
-        )
+        content: Json = {
+            "alert_id": f"{key}@{state.deal_id}",
+            "kind": kind.value,
+            "deal_id": state.deal_id,
+            "rep": owner.rep,
+            "team": team_at(ctx.profiles, owner.rep, owner.team, at),
+            "source": source,
+            "at": json_instant(at),
+            "created_at": json_instant(created),
+            "step": None,
+            "steps": None,
+            "threshold_seconds": None,
+            "business_hours": ctx.sla.business_hours,
+            "resolution": None,
+            "expected_close_date": None,
+            "amount": None,
+            "currency": None,
+        }
+        content.update(fields)
+        alerts.append(content)
 
     since = waiting_since(state) or created
     waiting = crossings(state, ctx, view)  # empty once the lead is touched or closed
@@ -184,7 +212,7 @@ def plan(
                 crossed_at,
                 step=number,
                 steps=len(steps),
-                threshold_seconds=steps[number - 1],
+                threshold_seconds=float(steps[number - 1]),
             )
     breached = [int(key[len(_BREACH) :]) for key in state.alerts if key.startswith(_BREACH)]
     highest = max(breached, default=0)
@@ -208,12 +236,12 @@ def plan(
                 AlertKind.DEAL_SLIPPED,
                 expected,
                 slipped_at,
-                expected_close_date=date.fromisoformat(expected),
+                expected_close_date=date.fromisoformat(expected).isoformat(),
                 amount=None if amount_micro is None else decimal_text(amount_micro),
                 currency=currency,
             )
 
-    response = None
+    response: Json | None = None
     recorded = state.response
     current = response_content(state, ctx, view) if response_moved or recorded is None else None
     if current is not None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from streams.fold.contributions import DealView, FoldContext
 from streams.fold.deals import DealState
-from streams.fold.outputs import Plan, next_due, plan
+from streams.fold.outputs import Plan, next_due, plan, record_json
 from streams.ingest.processor import YIELD_EVERY_DEALS
 from streams.outputs.schedule import AlertSchedule
 from streams.state.codec import decode_deal, encode_deal
@@ -66,9 +66,9 @@ class Outputs:
         records: list[Record] = []
         for owed in plans:
             key = owed.state.deal_id.encode()
-            records += [(self.alerts_topic, key, alert.model_dump_json().encode()) for alert in owed.alerts]
-            if owed.response is not None:
-                records.append((self.responses_topic, key, owed.response.model_dump_json().encode()))
+            records += [(self.alerts_topic, key, record_json(alert)) for alert in owed.alert_contents]
+            if owed.response_content is not None:
+                records.append((self.responses_topic, key, record_json(owed.response_content)))
         return await self.send_records(records) if records else []
 
     async def emit_due(self, deals: KeyStore, owned: set[int], now: float) -> list[Awaitable[object]]:
