@@ -129,7 +129,9 @@ ClockTime = Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # cache_strings="keys": pydantic caches every short JSON string by default, and an event's values
+    # (ids, timestamps) are seldom seen twice: the cache only costs (3.75 -> 3.3 µs per stage event).
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, cache_strings="keys")
 
 
 class DealEvent(_Event):
