@@ -13,6 +13,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faust.tables import TableManager
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
@@ -23,6 +24,7 @@ from streams.kafka.intake import _INTAKES, BatchIntake, FetchedBatches, attach_i
 from streams.kafka.topics import TopicLayout
 from streams.kafka.transport import Consumer as LeadPulseConsumer
 from streams.worker import engine as engine_module
+from streams.worker.app import DeclaredTables, build_app
 from tests.harness import produce
 
 TOPIC = "intake.input"
@@ -362,3 +364,18 @@ async def test_a_batch_folds_with_the_garbage_collector_paused_and_resumed_after
         assert not gc.isenabled(), "somebody else's pause ended by the intake"
     finally:
         gc.enable()
+
+
+def test_the_table_manager_skips_only_the_nap_faust_takes_before_recovery() -> None:
+    """streams/worker/app.py:DeclaredTables drops the second Faust's table manager sleeps for tables
+    registered late, and must do all the rest of what Faust's ``on_start`` does."""
+    lines = [line.strip() for line in inspect.getsource(TableManager.on_start).splitlines()]
+    body = [line for line in lines[1:] if line and not line.startswith('"""')]
+    assert body == [
+        "await self.sleep(1.0)",
+        "if not self.should_stop:",
+        "await self._update_channels()",
+        "await self.recovery.start()",
+    ]
+    app = build_app(load_settings(), "localhost:9092", 4)
+    assert isinstance(app.tables, DeclaredTables)

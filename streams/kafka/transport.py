@@ -28,6 +28,7 @@ from faust.types import TP
 from streams.kafka.intake import FetchedBatches
 
 PROBE_TIMEOUT_SECONDS = 20.0  # below Faust's broker_request_timeout (30 s at least), which bounds recovery's wait
+PROBE_FETCH_WAIT_MS = 10
 FETCH_MAX_WAIT_MS = 100  # streams.config.Settings.fetch_max_wait_ms; build_app sets the app's
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class HighwaterCheckedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return aiokafka.AIOKafkaConsumer(
             bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
             enable_auto_commit=False,
+            # The broker answers a fetch at once when it has records, else after this wait: an empty
+            # changelog (every first start) held each probe for aiokafka's default 500 ms.
+            fetch_max_wait_ms=PROBE_FETCH_WAIT_MS,
             request_timeout_ms=int(conf.broker_request_timeout * 1000.0),
             **faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context),
         )

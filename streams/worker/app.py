@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faust
+from faust.tables import TableManager
 
 from streams.config import Settings
 from streams.kafka.topics import ssl_context_of
@@ -24,6 +25,18 @@ def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class DeclaredTables(TableManager):
+    """Faust's table manager without the second it sleeps before starting recovery, for tables
+    registered late: every LeadPulse table is declared before the app starts
+    (:func:`streams.state.tables.declare_tables`), and the second came straight off every start-up
+    (``tests/test_intake.py`` pins what Faust's ``on_start`` does)."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust.App:
@@ -64,6 +77,7 @@ def build_app(settings: Settings, bootstrap: str, deal_partitions: int) -> faust
         # A changelog that ends below what a table read (a broker back empty) would crash the
         # worker; the engine checks the same and starts over from the broker (streams/kafka/start_over.py).
         recovery_consistency_check=False,
+        TableManager=DeclaredTables,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by streams/kafka/transport.py (Faust fixes 1500)
     return app
