@@ -177,9 +177,9 @@ def ensure_test_tools() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
 
 
-# Quix Streams, a baseline of the benchmark only: in a virtualenv of its own, not LeadPulse's.
+# Quix Streams, a baseline of the benchmark only, and py-spy: in a virtualenv of its own, not LeadPulse's.
 BENCH_VENV = ROOT / ".venv-bench"
-BENCH_PACKAGES = ["quixstreams>=3.28,<4"]
+BENCH_PACKAGES = ["quixstreams>=3.28,<4", "py-spy>=0.4,<1"]  # py-spy: the bench's profile section
 
 
 def ensure_bench_venv() -> str:
@@ -205,7 +205,11 @@ def main() -> int:
         ensure_test_tools()
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *extra])
     if command == "bench":
-        return subprocess.call([str(BIN / "python"), "-m", "bench.run", "--quix-python", ensure_bench_venv(), *extra])
+        python = ensure_bench_venv()
+        py_spy = str(Path(python).parent / "py-spy")
+        return subprocess.call(
+            [str(BIN / "python"), "-m", "bench.run", "--quix-python", python, "--py-spy", py_spy, *extra]
+        )
     sys.exit(f"unknown command {command!r}: use run, test or bench")
 
 

@@ -1,6 +1,6 @@
 """The benchmark: one command, one table, every figure next to baselines from the same run.
 
-    python3 dev.py bench [--seconds 21600 | --events N] [--rate 20] [--only throughput,latency,restart,series]
+    python3 dev.py bench [--seconds 21600 | --events N] [--rate 20] [--only throughput,profile,latency,restart,series]
 
 - throughput: the simulator's history (``--seconds`` at ``--rate`` events/s: about 340,000
   messages; or exactly ``--events`` deal events, e.g. 1000000) in one Tansu broker; each consumer
@@ -8,6 +8,8 @@
   (launch to first commit) and CPU time per event (``bench.throughput``): raw aiokafka (the
   ceiling), Quix Streams with one stateful counter (in the benchmark's own virtualenv), Faust
   ``take()`` with no work, a naive Faust agent, and LeadPulse (whole catalog, RocksDB, durable) with 1, 2 and 4 workers;
+- profile: where one LeadPulse worker spends that catch-up, the top entries of py-spy's samples of its
+  main thread (``bench.profile``);
 - latency at a steady 5,000 events/s (``bench.latency``);
 - restart to ready and memory per open deal at 10,000 and 100,000 deals, per store (``bench.restart``);
 - scrape: series and milliseconds per /metrics at 1,050 reps with a month of data (``bench.series``).
@@ -26,11 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import latency, restart, series, throughput
+from bench import latency, profile, restart, series, throughput
 from bench.dataset import prepare, produce, seconds_for, simulated, simulated_events
 from streams.kafka.broker import EmbeddedBroker
 
-SECTIONS = ("throughput", "latency", "restart", "series")
+SECTIONS = ("throughput", "profile", "latency", "restart", "series")
 
 
 def machine() -> str:
@@ -49,12 +51,18 @@ BASELINES = frozenset({"raw_aiokafka", "quix_counter", "faust_take", "naive_faus
 
 
 def throughput_rows(
-    messages: list, quix_python: str | None, workers: tuple[int, ...], baselines: frozenset[str] = BASELINES
-) -> list[tuple[str, throughput.Timing]]:
+    messages: list,
+    quix_python: str | None,
+    workers: tuple[int, ...],
+    baselines: frozenset[str] = BASELINES,
+    py_spy: str | None = None,
+) -> tuple[list[tuple[str, throughput.Timing]], profile.Profile | None]:
+    """The consumers' timings; and with ``py_spy``, the profile of one more LeadPulse worker's catch-up."""
     total = sum(1 for message in messages if message.topic != "crm.reps")
     rows: list[tuple[str, throughput.Timing]] = []
+    sampled = None
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
-        prepare(broker.bootstrap, *(f"bench-leadpulse-{n}" for n in workers))
+        prepare(broker.bootstrap, *(f"bench-leadpulse-{n}" for n in workers), "bench-profile")
         seconds = asyncio.run(produce(broker.bootstrap, messages))
         print(
             f"produced {len(messages):,} messages ({total:,} deal events) in {seconds:.1f} s "
@@ -82,7 +90,10 @@ def throughput_rows(
                 (name, throughput.leadpulse(count, broker.bootstrap, scratch, total, f"bench-leadpulse-{count}"))
             )
             print(f"{name}: {said(rows[-1][1])}", flush=True)
-    return rows
+        if py_spy is not None:
+            sampled = profile.measure(py_spy, broker.bootstrap, scratch, total, "bench-profile")
+            print(f"profiled one worker's catch-up: {sampled.samples:,} samples", flush=True)
+    return rows, sampled
 
 
 def said(timing: throughput.Timing) -> str:
@@ -142,6 +153,7 @@ def main() -> None:
     parser.add_argument("--latency-rates", default="2000,5000", help="steady input rates, events/s")
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--quix-python", default=None, help="an interpreter with quixstreams installed")
+    parser.add_argument("--py-spy", default=None, help="py-spy, for the profile section")
     parser.add_argument("--no-baselines", action="store_true", help="time LeadPulse only")
     parser.add_argument(
         "--baselines", default=",".join(BASELINES), help=f"comma-separated, of {', '.join(sorted(BASELINES))}"
@@ -150,7 +162,7 @@ def main() -> None:
     sections = set(args.only.split(","))
     out = [f"machine: {machine()}"]
     messages = []
-    if sections & {"throughput", "latency"}:
+    if sections & {"throughput", "profile", "latency"}:
         started = time.perf_counter()
         if args.events:
             messages = simulated_events(args.events, args.rate)
@@ -163,13 +175,21 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s",
             flush=True,
         )
-    if "throughput" in sections:
-        workers = tuple(int(n) for n in args.workers.split(","))
-        chosen = frozenset() if args.no_baselines else frozenset(args.baselines.split(","))
+    if sections & {"throughput", "profile"}:
+        timed = "throughput" in sections
+        workers = tuple(int(n) for n in args.workers.split(",")) if timed else ()
+        chosen = frozenset() if args.no_baselines or not timed else frozenset(args.baselines.split(","))
         if chosen - BASELINES:
             parser.error(f"--baselines: unknown {', '.join(sorted(chosen - BASELINES))}")
-        rows = throughput_rows(messages, args.quix_python, workers, baselines=chosen)
-        out += throughput_table(messages, rows)
+        if "profile" in sections and args.py_spy is None:
+            parser.error("the profile section needs --py-spy (`python3 dev.py bench` installs one)")
+        rows, sampled = throughput_rows(
+            messages, args.quix_python, workers, baselines=chosen, py_spy=args.py_spy if "profile" in sections else None
+        )
+        if timed:
+            out += throughput_table(messages, rows)
+        if sampled is not None:
+            out += profile.table(sampled)
     if "latency" in sections:
         for rate in (float(r) for r in args.latency_rates.split(",")):
             with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:

@@ -1,0 +1,136 @@
+"""Where one LeadPulse worker spends its catch-up: py-spy samples of its main thread, top entries.
+
+A worker of its own group reads the throughput dataset; ``py-spy record --native`` attaches at its
+first commit (start-up excluded) and stops (SIGINT: py-spy writes what it has) once the group has
+committed all input. Native frames matter: the core is compiled with mypyc, whose functions
+cProfile cannot see. py-spy comes from PyPI into the benchmark's own virtualenv (``dev.py``).
+
+Each entry is a function with the share of main-thread samples it was on the stack for
+(inclusive) or on top of it (self); the mypyc names (``CPyDef_rollups___Rollups___apply``) read
+as Python's (``rollups.Rollups.apply``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench import throughput
+
+MAIN_THREAD = "cmd_worker"  # on every stack of the worker's main thread (streams/cli.py)
+# Frames every sample shares or that only move control: left out of the ranking.
+_PLUMBING = re.compile(
+    r"^(0x[0-9a-f]+|Py_DECREF|Py_INCREF|_run_code|_run_module_as_main|<module>|main|cmd_worker|run_worker|"
+    r"Worker\.execute_from_commandline|BaseEventLoop\.\w+|Handle\._run|task_step(_impl)?|TaskStepMethWrapper_call|"
+    r"CPyIter_Send|CPyDunder_am_send.*|.*_mypyc_generator_helper__|Service\._execute_task|Fetcher\._fetcher|"
+    r"Consumer\.(getmany|_drain_messages)|FetchedBatches\._wait_next_records)$"
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    samples: int
+    inclusive: list[tuple[str, float]]  # (function, share of samples)
+    self_time: list[tuple[str, float]]
+
+
+def readable(frame: str) -> str:
+    """A py-spy frame as a function name: file and line dropped, mypyc's C names as Python's."""
+    name = re.sub(r" \(.*\)$", "", frame)
+    compiled = re.fullmatch(r"CPy(?:Def|Py)_(\w+?)___(\w+)", name)
+    if compiled:
+        module, rest = compiled.groups()
+        return f"{module}.{rest.replace('___', '.')}"
+    return name
+
+
+def summarize(raw: str, top: int = 15) -> Profile:
+    """The top entries of py-spy's raw output (``stack;frames count`` lines), main thread only."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    self_time: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if MAIN_THREAD not in stack or not count.isdigit():
+            continue
+        frames = [readable(frame) for frame in stack.split(";")]
+        samples += int(count)
+        for name in set(frames):
+            if not _PLUMBING.match(name):
+                inclusive[name] += int(count)
+        self_time[frames[-1]] += int(count)
+    share = max(samples, 1)
+    return Profile(
+        samples,
+        [(name, n / share) for name, n in inclusive.most_common(top)],
+        [(name, n / share) for name, n in self_time.most_common(top)],
+    )
+
+
+def measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str = "bench-profile") -> Profile:
+    return asyncio.run(_measure(py_spy, bootstrap, scratch, total, app_id))
+
+
+async def _measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str) -> Profile:
+    output = scratch / f"{app_id}.raw"
+    command = [sys.executable, "-m", "streams.cli", "worker"]
+    env = throughput.leadpulse_env(bootstrap, app_id, scratch / app_id)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler: subprocess.Popen | None = None
+    try:
+        partitions = await throughput._partitions(admin)
+        deadline = time.monotonic() + throughput.TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise SystemExit(f"profile: the worker exited ({worker.returncode})")
+            committed = await throughput._committed(admin, app_id, partitions)
+            if committed and sampler is None:
+                record = ["record", "--native", "--rate", "100", "--format", "raw", "--output", str(output)]
+                sampler = subprocess.Popen(
+                    [py_spy, *record, "--pid", str(worker.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            if committed >= total:
+                break
+            await asyncio.sleep(throughput.POLL_SECONDS)
+        else:
+            raise SystemExit(f"profile: the worker did not commit all {total:,} input messages")
+        if sampler is None:
+            raise SystemExit("profile: py-spy never started")
+        sampler.send_signal(signal.SIGINT)  # py-spy stops and writes what it sampled
+        if sampler.wait(120) != 0 or not output.exists():
+            raise SystemExit(f"profile: py-spy failed ({sampler.returncode}); it needs ptrace (root or CAP_SYS_PTRACE)")
+        return summarize(output.read_text())
+    finally:
+        await admin.close()
+        if sampler is not None and sampler.poll() is None:
+            sampler.kill()
+        worker.terminate()
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def table(profile: Profile) -> list[str]:
+    out = [
+        f"\nprofile: one LeadPulse worker's catch-up after start-up, {profile.samples:,} samples of its main "
+        "thread (py-spy --native, 100 Hz); share of samples (Py_DECREF or an address on top: compiled code "
+        "py-spy cannot name)"
+    ]
+    out.append(f"  {'on the stack (inclusive)':60} {'on top (self)':60}")
+    for (name, share), (top_name, top_share) in zip(profile.inclusive, profile.self_time, strict=False):
+        out.append(f"  {share:6.1%} {name[:52]:52} {top_share:6.1%} {top_name[:52]}")
+    return out
