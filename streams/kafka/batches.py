@@ -1,9 +1,10 @@
 """Records sent to Kafka in record batches, straight to the aiokafka producer.
 
 aiokafka's ``send`` makes a future, a partition lookup and three coroutine steps per record (with
-Faust's wrapper on top): about 5% of a catch-up's CPU for the changelog, as much again for the
-output topics. A batch costs one future; its records land at consecutive offsets from the base
-offset the broker answers.
+Faust's wrapper on top): about 5% of a catch-up's CPU for the changelog. A batch costs one future;
+its records land at consecutive offsets from the base offset the broker answers. But a batch waits
+(``MessageAccumulator.add_batch``) until the partition's previous batch has been sent, a produce
+round trip: fine in a flush, not in the middle of folding a batch (the engine's output records).
 """
 
 from __future__ import annotations
@@ -47,19 +48,3 @@ async def send_in_batches(producer: AIOKafkaProducer, topic: str, records: Seque
         for position, index in enumerate(inside):
             landed[index] = (partition, base + position)
     return landed
-
-
-async def queue_keyed(
-    producer: AIOKafkaProducer, records: Sequence[tuple[str, bytes, bytes]]
-) -> list[Awaitable[RecordMetadata]]:
-    """Queue ``(topic, key, value)`` records, each in the partition the producer's partitioner gives
-    its key (as ``send`` would), in order per partition; their acknowledgements, to await."""
-    by_topic: dict[str, list[Placed]] = {}
-    for topic, key, value in records:
-        by_topic.setdefault(topic, []).append((key, value, -1))
-    acknowledgements: list[Awaitable[RecordMetadata]] = []
-    for topic, unplaced in by_topic.items():
-        await producer.client._wait_on_metadata(topic)
-        placed = [(key, value, producer._partition(topic, None, key, value, key, value)) for key, value, _ in unplaced]
-        acknowledgements += [queued[0] for queued in await queue_batches(producer, topic, placed)]
-    return acknowledgements
