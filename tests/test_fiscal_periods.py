@@ -223,7 +223,7 @@ def test_months_are_kept_for_five_quarters_and_two_fiscal_years() -> None:
     rollup = rollups._partitions.setdefault(0, PartitionRollup())
     months = [(PeriodKind.MONTH, f"{year}-{month:02d}") for year in (2022, 2023, 2024, 2025) for month in range(1, 13)]
     for month in months:
-        rollup.add((month, Family.WON, ("ann", "emea")), 1, 0)
+        rollup.add_cell(month, Family.WON, ("ann", "emea"), 1, 0)
     rollups.prune(at("2025-03-10T12:00"))
     kept = sorted(label for (_kind, label) in rollup.sums)
     # In March 2025: 14 months back is January 2024, this quarter and the four before reach back to

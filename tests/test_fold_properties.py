@@ -166,7 +166,16 @@ def test_incremental_aggregates_equal_a_rebuild_from_the_final_state(history: li
         rebuilt.partition(0).sums,
         rebuilt.partition(0).awaiting,
     )
+    # The rebuild counts each observation in its UTC quarter hour's periods; full_contributions in the
+    # periods of its moment, directly.
     expected = full_contributions(state, CALENDAR)
+    cells = {
+        (scope, family, labels): value
+        for scope, families in rebuilt.partition(0).sums.items()
+        for family, by_labels in families.items()
+        for labels, value in by_labels.items()
+    }
+    assert cells == {key: value for key, value in expected.sums.items() if value != (0, 0)}
     assert rebuilt.partition(0).awaiting == ({"d": expected.awaiting} if expected.awaiting else {})
 
 

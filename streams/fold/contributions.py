@@ -6,7 +6,8 @@ calendar period, ``LIFETIME`` (counters since the beginning) or ``LIVE`` (state 
 
 Activity contributions depend on the activity alone, so a new activity is simply added.
 Deal-level contributions (creation, responses, stages, close, pipeline, awaiting) depend on the
-whole state, so a change replaces the old ones: :func:`diff` gives what to add and retract.
+whole state, so a change retracts the old ones and adds the new: :func:`changed_observations`
+gives what moves, for the rules whose inputs the change moved.
 A late event that moves a first response therefore takes the old response out of its period
 and puts the new one in.
 
@@ -122,17 +123,23 @@ def activity_cell(fact: ActivityFact, ctx: FoldContext) -> tuple[Family, Labels,
     return Family.MEETINGS, (fact.rep, team, fact.action), 0
 
 
-def activity_contributions(fact: ActivityFact, ctx: FoldContext) -> Iterator[tuple[Key, Value]]:
+def activity_observations(fact: ActivityFact, ctx: FoldContext) -> tuple[Observation, Observation]:
+    """An activity counts once in ``LIFETIME`` and once in each calendar period containing it."""
     family, labels, total = activity_cell(fact, ctx)
-    yield (LIFETIME, family, labels), (1, total)
-    for period in ctx.calendar.periods_of(fact.at):
-        yield (period, family, labels), (1, total)
+    return (fact.at, LIFETIME, family, labels, total), (fact.at, None, family, labels, total)
 
 
-def duplicate_contributions(duplicates_by_topic: Iterable[int]) -> Iterator[tuple[Key, Value]]:
-    for topic, count in zip(DealTopic, duplicates_by_topic, strict=True):
+# The duplicates counter of each deal topic, in DealTopic's order (iterating an Enum costs microseconds).
+_DUPLICATES: tuple[Observation, ...] = tuple(
+    (0.0, LIFETIME, Family.DUPLICATES, (topic.name.lower(),), 0) for topic in DealTopic
+)
+
+
+def duplicate_observations(duplicates_by_topic: Iterable[int]) -> Iterator[tuple[Observation, int]]:
+    """Duplicates dropped, per topic: lifetime counters, each with how many times it counts."""
+    for observation, count in zip(_DUPLICATES, duplicates_by_topic, strict=True):
         if count:
-            yield (LIFETIME, Family.DUPLICATES, (topic.name.lower(),)), (count, 0)
+            yield observation, count
 
 
 Labels = tuple[str | None, ...]
@@ -425,23 +432,30 @@ def lost_reason(state: DealState) -> str | None:
     return None
 
 
-def full_contributions(state: DealState, ctx: FoldContext) -> DealContributions:
-    """Everything a deal contributes: used to rebuild aggregates from the table."""
-    result = deal_contributions(state, ctx)
+def all_observations(
+    state: DealState, ctx: FoldContext, view: DealView | None = None
+) -> Iterator[tuple[Observation, int]]:
+    """Everything a deal contributes, as observations with how many times each counts: its
+    deal-level observations, its activities and its duplicates. The aggregates are their sum."""
+    for observation in deal_observations(view or DealView(state), ctx):
+        yield observation, 1
     for fact in state.activities:
-        for key, (count, total) in activity_contributions(fact, ctx):
-            _add(result.sums, key, count, total)
-    for key, (count, total) in duplicate_contributions(state.duplicates):
-        _add(result.sums, key, count, total)
-    return result
+        lifetime, periods = activity_observations(fact, ctx)
+        yield lifetime, 1
+        yield periods, 1
+    yield from duplicate_observations(state.duplicates)
 
 
-def diff(before: DealContributions, after: DealContributions) -> dict[Key, Value]:
-    """What to add to the aggregates (negative values retract) to go from before to after."""
-    delta: dict[Key, Value] = dict(after.sums)
-    for key, (count, total) in before.sums.items():
-        _add(delta, key, -count, -total)
-    return {key: value for key, value in delta.items() if value != (0, 0)}
+def full_contributions(state: DealState, ctx: FoldContext) -> DealContributions:
+    """Everything a deal contributes, as cells: what the aggregates of a partition sum over its deals."""
+    view = DealView(state)
+    sums: dict[Key, Value] = {}
+
+    def add(scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
+        _add(sums, (scope, family, labels), count, total)
+
+    expand(ctx.calendar, all_observations(state, ctx, view), add)
+    return DealContributions(sums, awaiting_lead(view, ctx))
 
 
 def _add(sums: dict[Key, Value], key: Key, count: int, total: int) -> None:

@@ -55,11 +55,12 @@ class Outputs:
         self.schedule.set(state.deal_id, partition, next_due(owed.state, self.ctx, now, view))
         return owed
 
-    def reschedule(self, partition: int, state: DealState, now: float) -> None:
+    def reschedule(self, partition: int, state: DealState, now: float, view: DealView | None = None) -> None:
         """After a rebuild or a profile change: due now when the deal owes something, else at its
-        next step."""
-        owed = plan(state, self.ctx, now, self.lookback_seconds).owed
-        self.schedule.set(state.deal_id, partition, now if owed else next_due(state, self.ctx, now))
+        next step. ``view`` is the state's :class:`DealView` when the caller has one."""
+        view = view or DealView(state)
+        owed = plan(state, self.ctx, now, self.lookback_seconds, view).owed
+        self.schedule.set(state.deal_id, partition, now if owed else next_due(state, self.ctx, now, view))
 
     async def send(self, plans: Sequence[Plan]) -> list[Awaitable[object]]:
         """Queue the plans' records, in order; returns their acknowledgements to await."""

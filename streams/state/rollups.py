@@ -4,7 +4,7 @@ The deal table (changelog-backed) holds every fact; these sums are derived from 
 kept up to date as deals change (``apply``) or as rep profiles change (``reapply``), and
 rebuilt from the table whenever a partition is assigned (``rebuild``), so a restart, a
 rebalance or a redelivery cannot make them drift: they always equal the sum of
-:func:`full_contributions` over the partition's deals under the current profiles. Scrapes and
+:func:`all_observations` over the partition's deals under the current profiles. Scrapes and
 queries read these small sums instead of walking every deal.
 """
 
@@ -15,22 +15,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from streams.fold.contributions import (
-    LIFETIME,
     AwaitingLead,
-    DealContributions,
     DealView,
     Family,
     FoldContext,
     Key,
     Labels,
+    Observation,
     Scope,
-    activity_cell,
+    activity_observations,
+    all_observations,
     awaiting_lead,
     changed_observations,
-    deal_contributions,
-    diff,
-    duplicate_contributions,
-    full_contributions,
+    duplicate_observations,
     lead_moved,
 )
 from streams.fold.deals import DealState, FoldResult
@@ -46,6 +43,7 @@ Pending = dict[tuple[int, Scope | int, Family, Labels], tuple[int, int]]
 
 ZERO = (0, 0)
 CHANGES_KEPT = 200_000  # changed cells followed per partition between two reads; beyond, the reader starts over
+PENDING_KEPT = 100_000  # pending sums a rebuild gathers before it settles them: its memory stays bounded
 _serials = itertools.count()
 
 
@@ -61,9 +59,6 @@ class PartitionRollup:
     record_bytes: int = 0  # their total size
     changes: dict[Key, tuple[int, int]] | None = None  # None: not followed (not yet, or too many)
     serial: int = field(default_factory=lambda: next(_serials))  # tells a rebuilt partition from the old
-
-    def add(self, key: Key, count: int, total: int) -> None:
-        self.add_cell(key[0], key[1], key[2], count, total)
 
     def add_cell(self, scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
         families = self.sums.get(scope)
@@ -101,10 +96,6 @@ class PartitionRollup:
         exist); None when they were not followed (the reader reads every cell instead)."""
         changes, self.changes = self.changes, {}
         return changes
-
-    def add_all(self, sums: Mapping[Key, tuple[int, int]]) -> None:
-        for key, (count, total) in sums.items():
-            self.add(key, count, total)
 
     def set_awaiting(self, deal_id: str, lead: AwaitingLead | None) -> None:
         if lead is None:
@@ -155,17 +146,37 @@ class Rollups:
         old = pending.get(key)
         pending[key] = (count, total) if old is None else (old[0] + count, old[1] + total)
 
+    def _observe(self, partition: int, observation: Observation, times: int) -> None:
+        """Pend an observation ``times`` times (negative: retract), in its scope or its quarter hour."""
+        moment, scope, family, labels, total = observation
+        where: Scope | int = quarter_hour(moment) if scope is None else scope
+        self._pend(partition, where, family, labels, times, total * times)
+
     def rebuild(self, partition: int, records: Iterable[tuple[DealState, int]]) -> None:
         """Recompute a partition's aggregates from its deal states (with their record sizes)."""
-        self.settle()
-        rollup = PartitionRollup()
+        self.reset(partition)
         for state, size in records:
-            rollup.deals += 1
-            rollup.record_bytes += size
-            contributions = full_contributions(state, self.ctx)
-            rollup.add_all(contributions.sums)
-            rollup.set_awaiting(state.deal_id, contributions.awaiting)
-        self._partitions[partition] = rollup
+            self.add_deal(partition, state, size)
+        self.settle()
+
+    def reset(self, partition: int) -> None:
+        """Empty aggregates for a partition, to be rebuilt deal by deal with :meth:`add_deal`."""
+        self.settle()
+        self._partitions[partition] = PartitionRollup()
+
+    def add_deal(self, partition: int, state: DealState, size: int, view: DealView | None = None) -> None:
+        """Count a whole deal (its record ``size`` bytes) into a partition being rebuilt. Its counts
+        meet the other deals' in the pending sums: a deal is read, counted and let go, so a rebuild
+        holds the aggregates and one deal at a time, not every deal of the partition."""
+        rollup = self._partitions[partition]
+        rollup.deals += 1
+        rollup.record_bytes += size
+        view = view or DealView(state)
+        for observation, times in all_observations(state, self.ctx, view):
+            self._observe(partition, observation, times)
+        rollup.set_awaiting(state.deal_id, awaiting_lead(view, self.ctx))
+        if len(self._pending) > PENDING_KEPT:
+            self.settle()
 
     def prune(self, now: float) -> int:
         """Drop the aggregates of periods older than the retention; returns how many went.
@@ -212,20 +223,19 @@ class Rollups:
         old_size, new_size = size_change
         rollup.deals += old_size == 0 and new_size > 0
         rollup.record_bytes += new_size - old_size
-        for fact in result.added_activities:  # self._pend, not a local alias: mypyc calls it natively
-            family, labels, total = activity_cell(fact, self.ctx)
-            self._pend(partition, LIFETIME, family, labels, 1, total)
-            self._pend(partition, quarter_hour(fact.at), family, labels, 1, total)
+        for fact in result.added_activities:  # self._observe, not a local alias: mypyc calls it natively
+            lifetime, periods = activity_observations(fact, self.ctx)
+            self._observe(partition, lifetime, 1)
+            self._observe(partition, periods, 1)
         if any(result.added_duplicates):
-            for (lifetime, family, labels), (count, total) in duplicate_contributions(result.added_duplicates):
-                self._pend(partition, lifetime, family, labels, count, total)
+            for observation, times in duplicate_observations(result.added_duplicates):
+                self._observe(partition, observation, times)
         if result.moves_deal_level:
             old, new = views if views is not None else (DealView(before), DealView(result.state))
             moved = changed_observations(old, new, self.ctx, result.stages_changed)
-            for (moment, scope, family, labels, total), times in moved.items():
+            for observation, times in moved.items():
                 if times:
-                    where: Scope | int = quarter_hour(moment) if scope is None else scope
-                    self._pend(partition, where, family, labels, times, total * times)
+                    self._observe(partition, observation, times)
             if lead_moved(old, new, result.stages_changed):
                 rollup.set_awaiting(result.state.deal_id, awaiting_lead(new, self.ctx))
 
@@ -238,17 +248,14 @@ class Rollups:
     def reapply(self, partition: int, state: DealState, before: FoldContext) -> None:
         """Move a deal's aggregates from what they were under ``before`` (the profiles as they
         were) to what they are under the current context."""
-        self.settle()
         rollup = self._partitions.get(partition)
         if rollup is not None:
-            self._replace(rollup, state.deal_id, full_contributions(state, before), state, full=True)
-
-    def _replace(
-        self, rollup: PartitionRollup, deal_id: str, old: DealContributions, state: DealState, full: bool = False
-    ) -> None:
-        new = (full_contributions if full else deal_contributions)(state, self.ctx)
-        rollup.add_all(diff(old, new))
-        rollup.set_awaiting(deal_id, new.awaiting)
+            view = DealView(state)
+            for observation, times in all_observations(state, before, view):
+                self._observe(partition, observation, -times)
+            for observation, times in all_observations(state, self.ctx, view):
+                self._observe(partition, observation, times)
+            rollup.set_awaiting(state.deal_id, awaiting_lead(view, self.ctx))
 
     def cells(self, scope: Scope, family: Family, partitions: Iterable[int]) -> Iterator[tuple[Labels, int, int]]:
         """``(labels, count, micro_total)`` of one family in one scope, over the given partitions."""

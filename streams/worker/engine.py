@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -24,7 +23,7 @@ from streams.api.service import Api
 from streams.build import current as core_build
 from streams.config import Settings, topic_names
 from streams.exporter.collector import LeadPulseCollector, Ownership
-from streams.fold.contributions import FoldContext
+from streams.fold.contributions import DealView, FoldContext
 from streams.fold.deals import DealState
 from streams.ingest.deadletter import KEY_KEPT_BYTES
 from streams.ingest.processor import BatchProcessor
@@ -318,23 +317,24 @@ class Engine:
         for partition in self.rollups.partitions():
             if partition not in owned:
                 self.rollups.drop(partition)
-        states: dict[int, list[tuple[DealState, int]]] = defaultdict(list)
-        for record in self.tables.deals.data.values():
+        for partition in owned:
+            self.rollups.reset(partition)
+        self.outputs.schedule.keep_partitions(set(owned))
+        now, deals = self.clock(), 0
+        for record in self.tables.deals.data.values():  # one deal at a time: none is kept
             partition = deal_partition(record)
             if partition in owned:
-                states[partition].append((decode_deal(record)[1], len(record)))
-        for partition in owned:
-            self.rollups.rebuild(partition, states[partition])
+                state = decode_deal(record)[1]
+                view = DealView(state)
+                self.rollups.add_deal(partition, state, len(record), view)
+                self.outputs.reschedule(partition, state, now, view)
+                deals += 1
+        self.rollups.settle()
         self.rollups.prune(time.time())
-        now = self.clock()
-        self.outputs.schedule.keep_partitions(set(owned))
-        for partition, partition_states in states.items():
-            for state, _size in partition_states:
-                self.outputs.reschedule(partition, state, now)
         self._ready = True
         log.info(
             "aggregates and alert schedule rebuilt for partitions %s from %d deals in %.2fs",
             sorted(owned),
-            sum(map(len, states.values())),
+            deals,
             time.monotonic() - started,
         )
