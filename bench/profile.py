@@ -12,17 +12,14 @@ as Python's (``rollups.Rollups.apply``).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import re
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import throughput
 
@@ -53,8 +50,9 @@ def readable(frame: str) -> str:
     return name
 
 
-def summarize(raw: str, top: int = 15) -> Profile:
-    """The top entries of py-spy's raw output (``stack;frames count`` lines), main thread only."""
+def summarize(raw: str, top: int = 15, within: str | None = None) -> Profile:
+    """The top entries of py-spy's raw output (``stack;frames count`` lines), main thread only;
+    with ``within``, only the samples inside that function (shares of those)."""
     inclusive: collections.Counter[str] = collections.Counter()
     self_time: collections.Counter[str] = collections.Counter()
     samples = 0
@@ -63,6 +61,8 @@ def summarize(raw: str, top: int = 15) -> Profile:
         if MAIN_THREAD not in stack or not count.isdigit():
             continue
         frames = [readable(frame) for frame in stack.split(";")]
+        if within is not None and within not in frames:
+            continue
         samples += int(count)
         for name in set(frames):
             if not _PLUMBING.match(name):
@@ -77,59 +77,34 @@ def summarize(raw: str, top: int = 15) -> Profile:
 
 
 def measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str = "bench-profile") -> Profile:
-    return asyncio.run(_measure(py_spy, bootstrap, scratch, total, app_id))
-
-
-async def _measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str) -> Profile:
     output = scratch / f"{app_id}.raw"
-    command = [sys.executable, "-m", "streams.cli", "worker"]
-    env = throughput.leadpulse_env(bootstrap, app_id, scratch / app_id)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sampler: subprocess.Popen | None = None
-    try:
-        partitions = await throughput._partitions(admin)
-        deadline = time.monotonic() + throughput.TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise SystemExit(f"profile: the worker exited ({worker.returncode})")
-            committed = await throughput._committed(admin, app_id, partitions)
-            if committed and sampler is None:
-                record = ["record", "--native", "--rate", "100", "--format", "raw", "--output", str(output)]
-                sampler = subprocess.Popen(
-                    [py_spy, *record, "--pid", str(worker.pid)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            if committed >= total:
-                break
-            await asyncio.sleep(throughput.POLL_SECONDS)
-        else:
-            raise SystemExit(f"profile: the worker did not commit all {total:,} input messages")
-        if sampler is None:
-            raise SystemExit("profile: py-spy never started")
+    samplers: list[subprocess.Popen] = []
+
+    def start(processes: Sequence[subprocess.Popen]) -> Callable[[], None]:
+        record = ["record", "--native", "--rate", "100", "--format", "raw", "--output", str(output)]
+        command = [py_spy, *record, "--pid", str(processes[0].pid)]
+        samplers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return stop
+
+    def stop() -> None:
+        sampler = samplers[0]
         sampler.send_signal(signal.SIGINT)  # py-spy stops and writes what it sampled
         if sampler.wait(120) != 0 or not output.exists():
             raise SystemExit(f"profile: py-spy failed ({sampler.returncode}); it needs ptrace (root or CAP_SYS_PTRACE)")
-        return summarize(output.read_text())
+
+    env = throughput.leadpulse_env(bootstrap, app_id, scratch / app_id)
+    worker = ([sys.executable, "-m", "streams.cli", "worker"], env)
+    try:
+        throughput.timed("profile", [worker], bootstrap, app_id, total, at_first_commit=start)
     finally:
-        await admin.close()
-        if sampler is not None and sampler.poll() is None:
-            sampler.kill()
-        worker.terminate()
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for sampler in samplers:
+            if sampler.poll() is None:
+                sampler.kill()
+    return summarize(output.read_text())
 
 
-def table(profile: Profile) -> list[str]:
-    out = [
-        f"\nprofile: one LeadPulse worker's catch-up after start-up, {profile.samples:,} samples of its main "
-        "thread (py-spy --native, 100 Hz); share of samples (Py_DECREF or an address on top: compiled code "
-        "py-spy cannot name)"
-    ]
+def table(profile: Profile, title: str) -> list[str]:
+    out = [f"\n{title}; share of samples (Py_DECREF or an address on top: compiled code py-spy cannot name)"]
     out.append(f"  {'on the stack (inclusive)':60} {'on top (self)':60}")
     for (name, share), (top_name, top_share) in zip(profile.inclusive, profile.self_time, strict=False):
         out.append(f"  {share:6.1%} {name[:52]:52} {top_share:6.1%} {top_name[:52]}")

@@ -4,8 +4,10 @@ For each size a fresh broker holds exactly that many open deals (``bench.dataset
 Per store a worker folds them (until its group committed all input), stops gracefully and starts
 again: printed are the seconds from the restart's launch to ``/health/ready``, the worker's
 resident memory once ready (memory per deal is the difference between the two sizes over the
-90,000 deals between them), and the deal record's size. After the restart the deal table must
-hold exactly the deals produced. The memory store recovers every changelog record (Tansu never
+90,000 deals between them), the seconds of the rebuild itself (the worker's log: aggregates and alert
+schedule from every deal), and the deal record's size. After the restart the deal table must
+hold exactly the deals produced. With py-spy, one more restart of the largest RocksDB worker is
+sampled: where its rebuild spends its time. The memory store recovers every changelog record (Tansu never
 compacts: every version of every deal); RocksDB reads only what its disk lacks. Both rebuild the
 aggregates from every deal before they report ready.
 """
@@ -13,6 +15,8 @@ aggregates from every deal before they report ready.
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import profile
 from bench.consumers import DEAL_TOPICS
 from bench.dataset import open_deals, prepare, produce
 from bench.throughput import leadpulse_env, ready, wait
@@ -38,6 +43,11 @@ class Restart:
     restart_seconds: float
     rss_bytes: int
     record_bytes: float
+    rebuild_seconds: float  # the worker's rebuild of aggregates and alert schedule, from its log
+
+    @property
+    def rebuild_us_per_deal(self) -> float:
+        return self.rebuild_seconds / self.deals * 1e6
 
 
 def metric(port: str, name: str, labels: str) -> float:
@@ -55,19 +65,34 @@ def resident_bytes(pid: int) -> int:
     return 0
 
 
-def run_store(store: str, deals: int, bootstrap: str, scratch: Path, total: int) -> Restart:
+REBUILT = re.compile(r"rebuilt for partitions .* from (\d+) deals in ([\d.]+)s")
+REBUILD_FRAME = "Engine._rebuild"
+
+
+def rebuild_seconds(log: Path) -> float:
+    """The rebuild's seconds, as the worker logged them (the last rebuild, of every partition it owns)."""
+    found = REBUILT.findall(log.read_text())
+    if not found:
+        raise SystemExit(f"restart: no rebuild in the worker's log {log}")
+    return float(found[-1][1])
+
+
+def run_store(
+    store: str, deals: int, bootstrap: str, scratch: Path, total: int, py_spy: str | None = None
+) -> tuple[Restart, profile.Profile | None]:
     app_id = f"restart-{store}"
-    env = leadpulse_env(bootstrap, app_id, scratch / app_id, LEADPULSE_STORE=store)
+    env = leadpulse_env(bootstrap, app_id, scratch / app_id, LEADPULSE_STORE=store, LEADPULSE_LOG_LEVEL="INFO")
     port, command, keys = env["LEADPULSE_WEB_PORT"], [sys.executable, "-m", "streams.cli", "worker"], f'table="{DEALS}"'
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         committed = lambda: asyncio.run(committed_total(bootstrap, app_id, DEAL_TOPICS)) >= total  # noqa: E731
         wait(committed, f"{store}: the fold", worker)
     finally:
-        worker.terminate()
-        worker.wait(120)
+        stop(worker)
+    log = scratch / f"{app_id}-{deals}.log"
     started = time.perf_counter()
-    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("w") as output:
+        worker = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         wait(lambda: ready(port), f"{store}: ready after the restart", worker)
         seconds = time.perf_counter() - started
@@ -75,24 +100,55 @@ def run_store(store: str, deals: int, bootstrap: str, scratch: Path, total: int)
         if held != deals:
             raise SystemExit(f"restart: {store} holds {held:,.0f} deals after the restart, not {deals:,}")
         record = metric(port, "leadpulse_table_bytes", keys) / held
-        return Restart(store, deals, seconds, resident_bytes(worker.pid), record)
+        rss = resident_bytes(worker.pid)
     finally:
-        worker.terminate()
-        worker.wait(120)
+        stop(worker)
+    result = Restart(store, deals, seconds, rss, record, rebuild_seconds(log))
+    return result, None if py_spy is None else sampled_restart(py_spy, command, env, scratch / f"{app_id}.raw")
 
 
-def measure(sizes: tuple[int, ...] = (10_000, 100_000)) -> list[Restart]:
-    results = []
+def sampled_restart(py_spy: str, command: list[str], env: dict[str, str], output: Path) -> profile.Profile:
+    """One more restart, py-spy attached from its launch until it is ready: the rebuild's samples."""
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record = ["record", "--native", "--rate", "200", "--format", "raw", "--output", str(output)]
+    sampler = subprocess.Popen(
+        [py_spy, *record, "--pid", str(worker.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait(lambda: ready(env["LEADPULSE_WEB_PORT"]), "ready under py-spy", worker)
+        sampler.send_signal(signal.SIGINT)  # py-spy stops and writes what it sampled
+        if sampler.wait(120) != 0 or not output.exists():
+            raise SystemExit(f"restart: py-spy failed ({sampler.returncode})")
+    finally:
+        if sampler.poll() is None:
+            sampler.kill()
+        stop(worker)
+    return profile.summarize(output.read_text(), within=REBUILD_FRAME)
+
+
+def stop(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    worker.wait(120)
+
+
+def measure(
+    sizes: tuple[int, ...] = (10_000, 100_000), py_spy: str | None = None
+) -> tuple[list[Restart], profile.Profile | None]:
+    """The restarts, and with ``py_spy`` the profile of the largest RocksDB worker's rebuild."""
+    results, sampled = [], None
     for deals in sizes:
         messages = open_deals(deals)
         with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
             prepare(broker.bootstrap, *(f"restart-{store}" for store in STORES))
             asyncio.run(produce(broker.bootstrap, messages))
             for store in STORES:
-                results.append(run_store(store, deals, broker.bootstrap, Path(tmp), len(messages)))
-    return results
+                sample = py_spy if store == "rocksdb" and deals == max(sizes) else None
+                result, found = run_store(store, deals, broker.bootstrap, Path(tmp), len(messages), sample)
+                results.append(result)
+                sampled = found or sampled
+    return results, sampled
 
 
 if __name__ == "__main__":
-    for result in measure():
+    for result in measure()[0]:
         print(result)

@@ -11,7 +11,8 @@
 - profile: where one LeadPulse worker spends that catch-up, the top entries of py-spy's samples of its
   main thread (``bench.profile``);
 - latency at a steady 5,000 events/s (``bench.latency``);
-- restart to ready and memory per open deal at 10,000 and 100,000 deals, per store (``bench.restart``);
+- restart to ready, the rebuild per deal (with py-spy, where its time goes) and memory per open deal
+  at 10,000 and 100,000 deals, per store (``bench.restart``);
 - scrape: series and milliseconds per /metrics at 1,050 reps with a month of data (``bench.series``).
 
 Absolute figures move 2-3x between machines; the ratios, measured in the same run, much less.
@@ -197,7 +198,11 @@ def main() -> None:
         if timed:
             out += throughput_table(messages, rows)
         if sampled is not None:
-            out += profile.table(sampled)
+            out += profile.table(
+                sampled,
+                f"profile: one LeadPulse worker's catch-up after start-up, {sampled.samples:,} samples of its main "
+                "thread (py-spy --native, 100 Hz)",
+            )
         shown = report(out, shown)
     if "latency" in sections:
         for rate in (float(r) for r in args.latency_rates.split(",")):
@@ -219,20 +224,27 @@ def main() -> None:
             )
             shown = report(out, shown)
     if "restart" in sections:
-        results = restart.measure()
+        results, rebuild_profile = restart.measure(py_spy=args.py_spy)
         out.append("\nrestart to ready (one worker, after a graceful stop)")
         out.append(
-            f"{'store':8} {'open deals':>11} {'restart to ready':>17} {'resident memory':>16} {'bytes per record':>17}"
+            f"{'store':8} {'open deals':>11} {'restart to ready':>17} {'of it: rebuild':>15} {'per deal':>9} "
+            f"{'resident memory':>16} {'bytes per record':>17}"
         )
         out += [
-            f"{r.store:8} {r.deals:11,} {r.restart_seconds:15.1f} s {r.rss_bytes / 2**20:12.0f} MiB "
-            f"{r.record_bytes:17,.0f}"
+            f"{r.store:8} {r.deals:11,} {r.restart_seconds:15.1f} s {r.rebuild_seconds:13.2f} s "
+            f"{r.rebuild_us_per_deal:6.0f} µs {r.rss_bytes / 2**20:12.0f} MiB {r.record_bytes:17,.0f}"
             for r in results
         ]
         for store in restart.STORES:
             small, large = (r for r in results if r.store == store)
             per_deal = (large.rss_bytes - small.rss_bytes) / (large.deals - small.deals)
             out.append(f"{store}: {per_deal:,.0f} bytes of resident memory per open deal")
+        if rebuild_profile is not None:
+            out += profile.table(
+                rebuild_profile,
+                f"rebuild profile: the RocksDB worker's restart at {max(r.deals for r in results):,} deals, "
+                f"{rebuild_profile.samples:,} samples inside Engine._rebuild (py-spy --native, 200 Hz)",
+            )
         shown = report(out, shown)
     if "series" in sections:
         figures = series.measure(series.arguments([]))

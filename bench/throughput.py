@@ -119,7 +119,19 @@ async def _committed(admin: AIOKafkaAdminClient, group: str, partitions: list[To
     return sum(metadata.offset for metadata in offsets.values() if metadata.offset >= 0)
 
 
-async def _timed(name: str, launches: Sequence[Process], bootstrap: str, group: str, total: int) -> Timing:
+# Called once the group first commits, with the launched processes; returns what to call once all
+# input is committed, before they are stopped (the profile attaches py-spy this way).
+AtFirstCommit = Callable[[Sequence[subprocess.Popen]], Callable[[], None]]
+
+
+async def _timed(
+    name: str,
+    launches: Sequence[Process],
+    bootstrap: str,
+    group: str,
+    total: int,
+    at_first_commit: AtFirstCommit | None = None,
+) -> Timing:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     processes: list[subprocess.Popen] = []
@@ -132,6 +144,7 @@ async def _timed(name: str, launches: Sequence[Process], bootstrap: str, group: 
         ]
         cpu = CpuMeter([process.pid for process in processes])
         first: tuple[float, int, float] | None = None  # seconds, committed, CPU seconds
+        finish: Callable[[], None] | None = None
         while time.perf_counter() - launched < TIMEOUT_SECONDS:
             if any(process.poll() is not None for process in processes):
                 raise SystemExit(f"{name}: a process exited early ({[p.returncode for p in processes]})")
@@ -139,7 +152,11 @@ async def _timed(name: str, launches: Sequence[Process], bootstrap: str, group: 
             now, used = time.perf_counter() - launched, cpu.read()
             if committed and first is None:
                 first = (now, committed, used)
+                if at_first_commit is not None:
+                    finish = at_first_commit(processes)
             if committed >= total and first is not None:
+                if finish is not None:
+                    finish()
                 return Timing(total, first[0], first[1], now, used, first[2])
             await asyncio.sleep(POLL_SECONDS)
         raise SystemExit(f"{name}: did not commit all {total:,} input messages in {TIMEOUT_SECONDS} s")
@@ -154,9 +171,16 @@ async def _timed(name: str, launches: Sequence[Process], bootstrap: str, group: 
                 process.kill()
 
 
-def timed(name: str, launches: Sequence[Process], bootstrap: str, group: str, total: int) -> Timing:
+def timed(
+    name: str,
+    launches: Sequence[Process],
+    bootstrap: str,
+    group: str,
+    total: int,
+    at_first_commit: AtFirstCommit | None = None,
+) -> Timing:
     """Launch the processes; time them until the group's committed offsets reach ``total``."""
-    return asyncio.run(_timed(name, launches, bootstrap, group, total))
+    return asyncio.run(_timed(name, launches, bootstrap, group, total, at_first_commit))
 
 
 def baseline(name: str, module: str, python: str, bootstrap: str, scratch: Path, total: int) -> Timing:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from bench.profile import readable, summarize
+from bench.restart import rebuild_seconds
 
 MAIN = "<module> (streams/cli.py:1);main (streams/cli.py:9);cmd_worker (streams/cli.py:40)"
 
@@ -31,3 +36,34 @@ def test_shares_count_the_main_thread_only_and_each_function_once_per_sample() -
         "_PartitionedWrites.durable": 0.2,
     }
     assert dict(profile.self_time) == {"rollups.Rollups.apply": 0.6, "f": 0.2, "_PartitionedWrites.durable": 0.2}
+
+
+def test_within_keeps_the_samples_inside_one_function_as_shares_of_those() -> None:
+    raw = "\n".join(
+        [
+            f"{MAIN};Engine._rebuild (engine.py:1);CPyDef_rollups___Rollups___add_deal (x.so) 3",
+            f"{MAIN};Engine._rebuild (engine.py:1);Outputs.reschedule (emitter.py:5) 1",
+            f"{MAIN};Recovery._restart_recovery (recovery.py:7) 6",  # outside the rebuild
+        ]
+    )
+    profile = summarize(raw, within="Engine._rebuild")
+    assert profile.samples == 4
+    assert dict(profile.inclusive) == {
+        "Engine._rebuild": 1.0,
+        "rollups.Rollups.add_deal": 0.75,
+        "Outputs.reschedule": 0.25,
+    }
+
+
+def test_the_rebuild_seconds_are_read_from_the_last_rebuild_the_worker_logged(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text(
+        "[2026-12-06 22:15:08,609] [1] [INFO] aggregates and alert schedule rebuilt for partitions [] "
+        "from 0 deals in 0.00s \n"
+        "[2026-12-06 22:15:13,609] [1] [INFO] aggregates and alert schedule rebuilt for partitions [0, 1, 2, 3] "
+        "from 100000 deals in 4.83s \n"
+    )
+    assert rebuild_seconds(log) == 4.83
+    log.write_text("[INFO] Recovery complete\n")
+    with pytest.raises(SystemExit, match="no rebuild"):
+        rebuild_seconds(log)

@@ -18,9 +18,10 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
 from streams.config import load_settings
+from streams.gc_policy import collections_paused
 from streams.ingest.deadletter import InputMessage
 from streams.kafka.broker import EmbeddedBroker
-from streams.kafka.intake import _INTAKES, BatchIntake, FetchedBatches, attach_intake, collections_paused
+from streams.kafka.intake import _INTAKES, BatchIntake, FetchedBatches, attach_intake
 from streams.kafka.topics import TopicLayout
 from streams.kafka.transport import Consumer as LeadPulseConsumer
 from streams.worker import engine as engine_module

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from pathlib import Path
 import faust
 
 from streams.config import Settings
+from streams.gc_policy import tune_gc
 from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.start_over import before_starting_over, start_over, times_started_over
 from streams.kafka.topics import ensure_topics
@@ -21,8 +21,6 @@ from streams.worker.engine import Engine, changelog_topics
 log = logging.getLogger(__name__)
 
 EMBEDDED_WATCH_SECONDS = 1.0
-# Full collections after this many gen-1 collections at the earliest (Python's default: 10); see tune_gc.
-FULL_COLLECTION_AFTER = 100
 
 
 @dataclass(frozen=True)
@@ -68,24 +66,6 @@ def watch_the_embedded_broker(engine: Engine, broker: EmbeddedBroker) -> None:
             )
 
     engine.app.timer(EMBEDDED_WATCH_SECONDS)(embedded_broker_alive)
-
-
-def tune_gc() -> None:
-    """Fewer full garbage collections, over fewer objects.
-
-    A batch of 10,000 messages keeps its records, messages and facts alive through many young
-    collections, so they reach the oldest generation, and Python's rule (a full collection once a
-    quarter of it is new) then ran one per batch over every object of the process: 39 in 25 s of
-    catch-up, 80 ms each, 13% of the worker's CPU (measured with ``gc.callbacks``). What exists
-    once the app is built (modules, Faust's services, the catalog) lives as long as the process:
-    frozen, it is never scanned again. And a full collection waits for 100 gen-1 collections
-    instead of 10: the batches' objects are freed by their reference counts, only the rare cycle
-    (a future and its callbacks) waits longer. In a catch-up of 300,000 events, collections took
-    1.7 s instead of 4.2 s (full ones: 9 instead of 39, 0.2 s instead of 3.2 s)."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
 
 
 def run_worker(settings: Settings, broker: Broker, *, quiet_libraries: tuple[str, ...] = ()) -> None:
