@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import faust
+import pytest
 from faust.types import TP
 
 from streams.state.stores import RocksStore
@@ -62,6 +63,20 @@ def test_a_read_from_a_partition_finds_keys_kept_anywhere(tmp_path: Path) -> Non
     assert [store.get_from(key, 1) for key in (b"a", b"b", b"c")] == [b"a1", b"b1", None]
     store.stage([(b"a", b"a2"), (b"b", None)])
     assert (store.get_from(b"a", 0), store.get_from(b"b", 1)) == (b"a2", None), "staged writes win"
+
+
+def test_values_are_those_of_the_items_staged_writes_winning_offsets_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_itervalues`` (what a rebuild reads) walks the databases itself: the same values as ``items()``."""
+    store, _topic = store_in(tmp_path)
+    store.stage([(b"a", b"a1"), (b"b", b"b1"), (b"c", b"c1")])
+    store.persist([(b"a", b"a1", 0, 3), (b"b", b"b1", 1, 4), (b"c", b"c1", 1, 5)])  # each with its offset
+    store.stage([(b"a", b"a2"), (b"b", None), (b"d", b"d1")])
+    monkeypatch.setattr(store, "_dbs_for_actives", lambda: iter(list(store._dbs.values())))  # both active
+    assert sorted(value for _key, value in store.items()) == [b"a2", b"c1", b"d1"]
+    assert sorted(store._itervalues()) == [b"a2", b"c1", b"d1"]
+    assert sorted(store.values()) == [b"a2", b"c1", b"d1"]
 
 
 def test_deletes_and_offsets_are_written_per_partition(tmp_path: Path) -> None:

@@ -116,5 +116,9 @@ class RocksStore(FaustRocksStore):
             yield key
 
     def _itervalues(self) -> Iterator[bytes]:
-        for _, value in self._iteritems():
-            yield value
+        staged, offset_key = self._staged, self.offset_key
+        for db in self._dbs_for_actives():  # Faust's _iteritems, inlined: three generators fewer per value
+            for key, value in db.items():
+                if key != offset_key and key not in staged:
+                    yield value
+        yield from [value for value in staged.values() if value is not None]

@@ -7,7 +7,7 @@ starts fresh state, rebuilt from the input topics.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,13 @@ class _PartitionedWrites:
         store probes the partitions a small key index does not know (most, on a table of many deals)."""
         data = self.data
         return data.get_from(key, partition) if isinstance(data, RocksStore) else self.get(key)
+
+    def stored_values(self) -> Iterator[bytes]:
+        """Every value the store holds (of the partitions Faust's RocksDB store serves: the active
+        ones), as stored: without Faust's per-value decoding through its serializer registry, 13% of
+        a rebuild."""
+        data = self.data
+        return data._itervalues() if isinstance(data, SerializedStore) else iter(list(data.data.values()))
 
     def put_many(self, writes: list[Write]) -> None:
         if isinstance(self.data, RocksStore):  # visible at once, on disk once acknowledged (streams/state/stores.py)

@@ -321,7 +321,7 @@ class Engine:
             self.rollups.reset(partition)
         self.outputs.schedule.keep_partitions(set(owned))
         now, deals = self.clock(), 0
-        for record in self.tables.deals.data.values():  # one deal at a time: none is kept
+        for record in self.tables.deals.stored_values():  # one deal at a time: none is kept
             partition = deal_partition(record)
             if partition in owned:
                 state = decode_deal(record)[1]
