@@ -25,6 +25,7 @@ from streams.config import Settings, topic_names
 from streams.exporter.collector import LeadPulseCollector, Ownership
 from streams.fold.contributions import DealView, FoldContext
 from streams.fold.deals import DealState
+from streams.gc_policy import collections_paused
 from streams.ingest.deadletter import KEY_KEPT_BYTES
 from streams.ingest.processor import BatchProcessor
 from streams.kafka.batches import Outbox
@@ -321,15 +322,16 @@ class Engine:
             self.rollups.reset(partition)
         self.outputs.schedule.keep_partitions(set(owned))
         now, deals = self.clock(), 0
-        for record in self.tables.deals.stored_values():  # one deal at a time: none is kept
-            partition = deal_partition(record)
-            if partition in owned:
-                state = decode_deal(record)[1]
-                view = DealView(state)
-                self.rollups.add_deal(partition, state, len(record), view)
-                self.outputs.reschedule(partition, state, now, view)
-                deals += 1
-        self.rollups.settle()
+        with collections_paused():  # as a batch: each deal is freed by its reference counts
+            for record in self.tables.deals.stored_values():  # one deal at a time: none is kept
+                partition = deal_partition(record)
+                if partition in owned:
+                    state = decode_deal(record)[1]
+                    view = DealView(state)
+                    self.rollups.add_deal(partition, state, len(record), view)
+                    self.outputs.reschedule(partition, state, now, view)
+                    deals += 1
+            self.rollups.settle()
         self.rollups.prune(time.time())
         self._ready = True
         log.info(
