@@ -29,6 +29,7 @@ from streams.exporter.text import Rows, TextWriter, header
 from streams.fold.facts import MICRO
 from streams.fold.profiles import profile_at, team_at
 from streams.fold.worktime import working_at
+from streams.gc_policy import collections_paused
 from streams.metrics import catalog
 from streams.metrics.figures import (
     FigureReader,
@@ -133,15 +134,18 @@ class LeadPulseCollector(Collector):
             yield _family(spec, rows)
 
     def exposition(self) -> bytes:
-        """The /metrics text, written without prometheus-client's per-sample objects."""
+        """The /metrics text, written without prometheus-client's per-sample objects. With the
+        collector paused, as a batch folds: a scrape's rows and texts are freed by their reference
+        counts, and the collections they set off scanned the aggregates (10-25% of a scrape)."""
         out: list[str] = []
-        for spec, rows in self.families():
-            out.append(header(spec))
-            if isinstance(rows, Tables):
-                rows.render(out)
-            else:
-                self.writer.rows(spec, rows, out)
-        return self.writer.finish(out)
+        with collections_paused():
+            for spec, rows in self.families():
+                out.append(header(spec))
+                if isinstance(rows, Tables):
+                    rows.render(out)
+                else:
+                    self.writer.rows(spec, rows, out)
+            return self.writer.finish(out)
 
     def families(self) -> Iterator[tuple[MetricSpec, Rows | Tables]]:
         """Each exported family with its rows (label values in the spec's order, value), or the

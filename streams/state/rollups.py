@@ -107,9 +107,11 @@ class PartitionRollup:
 class Rollups:
     """The aggregates of every partition this worker holds, by partition.
 
-    :meth:`apply` adds its counts to a pending sum, where the counts of a batch meet (a rep's calls of
-    one quarter hour, a deal's stage moved and moved back) before they are spread over the cells, four
-    periods each: :meth:`settle` spreads them, and every method that reads or replaces cells settles first.
+    Every count goes through :meth:`_observe` (a deal change in :meth:`apply`, a whole deal in a
+    rebuild's :meth:`add_deal`, a profile change in :meth:`reapply`) into a pending sum, where the counts
+    of a batch meet (a rep's calls of one quarter hour, a deal's stage moved and moved back) before they
+    are spread over the cells, four periods each: :meth:`settle` spreads them, and every method that
+    reads or replaces cells settles first.
     """
 
     def __init__(self, ctx: FoldContext, retention: Mapping[PeriodKind, int] | None = None) -> None:
