@@ -402,15 +402,20 @@ def _timed(
 
 
 def deal_contributions(state: DealState, ctx: FoldContext, view: DealView | None = None) -> DealContributions:
-    """The deal-level contributions of a state (not its activities or duplicates)."""
+    """The deal-level contributions of a state (not its activities or duplicates), as cells."""
     view = view or DealView(state)
+    observed = ((observation, 1) for observation in deal_observations(view, ctx))
+    return DealContributions(_as_cells(ctx.calendar, observed), awaiting_lead(view, ctx))
+
+
+def _as_cells(calendar: Calendar, observed: Iterable[tuple[Observation, int]]) -> dict[Key, Value]:
     sums: dict[Key, Value] = {}
 
     def add(scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
         _add(sums, (scope, family, labels), count, total)
 
-    expand(ctx.calendar, ((observation, 1) for observation in deal_observations(view, ctx)), add)
-    return DealContributions(sums, awaiting_lead(view, ctx))
+    expand(calendar, observed, add)
+    return sums
 
 
 def business_response_seconds(ctx: FoldContext, owner: str, created: float, touch_at: float) -> float:
@@ -447,15 +452,10 @@ def all_observations(
 
 
 def full_contributions(state: DealState, ctx: FoldContext) -> DealContributions:
-    """Everything a deal contributes, as cells: what the aggregates of a partition sum over its deals."""
+    """Everything a deal contributes, as cells: what the aggregates of a partition sum over its deals
+    (the rollups count the same observations per quarter hour; tests hold the two equal)."""
     view = DealView(state)
-    sums: dict[Key, Value] = {}
-
-    def add(scope: Scope, family: Family, labels: Labels, count: int, total: int) -> None:
-        _add(sums, (scope, family, labels), count, total)
-
-    expand(ctx.calendar, all_observations(state, ctx, view), add)
-    return DealContributions(sums, awaiting_lead(view, ctx))
+    return DealContributions(_as_cells(ctx.calendar, all_observations(state, ctx, view)), awaiting_lead(view, ctx))
 
 
 def _add(sums: dict[Key, Value], key: Key, count: int, total: int) -> None:
