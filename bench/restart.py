@@ -1,4 +1,5 @@
-"""Restart to ready and memory per open deal, per table store, at 10,000 and 100,000 open deals.
+"""Restart to ready and memory per open deal, per table store, at 10,000 and 100,000 open deals, and
+at 1,000,000 with RocksDB (the issue's line: a rebuild that counts every deal grows with them).
 
 For each size a fresh broker holds exactly that many open deals (``bench.dataset.open_deals``).
 Per store a worker folds them (until its group committed all input), stops gracefully and starts
@@ -131,22 +132,37 @@ def stop(worker: subprocess.Popen) -> None:
     worker.wait(120)
 
 
+SIZES = (10_000, 100_000)  # per store; memory per open deal is the difference between the two
+LARGEST = 1_000_000  # RocksDB only: the memory store would replay every changelog version for minutes
+
+
 def measure(
-    sizes: tuple[int, ...] = (10_000, 100_000), py_spy: str | None = None
+    sizes: tuple[int, ...] = SIZES, largest: int | None = LARGEST, py_spy: str | None = None
 ) -> tuple[list[Restart], profile.Profile | None]:
-    """The restarts, and with ``py_spy`` the profile of the largest RocksDB worker's rebuild."""
+    """The restarts (every store at ``sizes``, RocksDB at ``largest``), and with ``py_spy`` the
+    profile of the largest RocksDB worker's rebuild."""
+    runs = [(deals, STORES) for deals in sizes] + ([(largest, ("rocksdb",))] if largest else [])
+    sampled_size = max(deals for deals, _stores in runs)
     results, sampled = [], None
-    for deals in sizes:
+    for deals, stores in runs:
         messages = open_deals(deals)
         with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as broker:
-            prepare(broker.bootstrap, *(f"restart-{store}" for store in STORES))
+            prepare(broker.bootstrap, *(f"restart-{store}" for store in stores))
             asyncio.run(produce(broker.bootstrap, messages))
-            for store in STORES:
-                sample = py_spy if store == "rocksdb" and deals == max(sizes) else None
-                result, found = run_store(store, deals, broker.bootstrap, Path(tmp), len(messages), sample)
+            total = len(messages)
+            del messages  # a million deals' messages: about a gigabyte, not needed while the workers run
+            for store in stores:
+                sample = py_spy if store == "rocksdb" and deals == sampled_size else None
+                result, found = run_store(store, deals, broker.bootstrap, Path(tmp), total, sample)
                 results.append(result)
                 sampled = found or sampled
     return results, sampled
+
+
+def per_open_deal(results: list[Restart], store: str) -> float:
+    """Resident bytes per open deal: the difference between the store's two ``SIZES``."""
+    small, large = (next(r for r in results if r.store == store and r.deals == deals) for deals in SIZES)
+    return (large.rss_bytes - small.rss_bytes) / (large.deals - small.deals)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@
   main thread (``bench.profile``);
 - latency at a steady 5,000 events/s (``bench.latency``);
 - restart to ready, the rebuild per deal (with py-spy, where its time goes) and memory per open deal
-  at 10,000 and 100,000 deals, per store (``bench.restart``);
+  at 10,000 and 100,000 deals per store, and at 1,000,000 deals with RocksDB (``bench.restart``);
 - scrape: series and milliseconds per /metrics at 1,050 reps with a month of data (``bench.series``).
 
 Absolute figures move 2-3x between machines; the ratios, measured in the same run, much less.
@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="LeadPulse worker counts to time")
     parser.add_argument("--latency-rates", default="2000,5000", help="steady input rates, events/s")
     parser.add_argument("--latency-seconds", type=float, default=60)
+    parser.add_argument(
+        "--restart-largest", type=int, default=restart.LARGEST, help="open deals of the RocksDB-only restart (0: none)"
+    )
     parser.add_argument("--quix-python", default=None, help="an interpreter with quixstreams installed")
     parser.add_argument("--py-spy", default=None, help="py-spy, for the profile section")
     parser.add_argument("--no-baselines", action="store_true", help="time LeadPulse only")
@@ -224,7 +227,7 @@ def main() -> None:
             )
             shown = report(out, shown)
     if "restart" in sections:
-        results, rebuild_profile = restart.measure(py_spy=args.py_spy)
+        results, rebuild_profile = restart.measure(largest=args.restart_largest or None, py_spy=args.py_spy)
         out.append("\nrestart to ready (one worker, after a graceful stop)")
         out.append(
             f"{'store':8} {'open deals':>11} {'restart to ready':>17} {'of it: rebuild':>15} {'per deal':>9} "
@@ -236,9 +239,8 @@ def main() -> None:
             for r in results
         ]
         for store in restart.STORES:
-            small, large = (r for r in results if r.store == store)
-            per_deal = (large.rss_bytes - small.rss_bytes) / (large.deals - small.deals)
-            out.append(f"{store}: {per_deal:,.0f} bytes of resident memory per open deal")
+            per_deal = restart.per_open_deal(results, store)
+            out.append(f"{store}: {per_deal:,.0f} bytes of resident memory per open deal (between the two sizes)")
         if rebuild_profile is not None:
             out += profile.table(
                 rebuild_profile,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.profile import readable, summarize
-from bench.restart import rebuild_seconds
+from bench.restart import Restart, per_open_deal, rebuild_seconds
 
 MAIN = "<module> (streams/cli.py:1);main (streams/cli.py:9);cmd_worker (streams/cli.py:40)"
 
@@ -67,3 +67,15 @@ def test_the_rebuild_seconds_are_read_from_the_last_rebuild_the_worker_logged(tm
     log.write_text("[INFO] Recovery complete\n")
     with pytest.raises(SystemExit, match="no rebuild"):
         rebuild_seconds(log)
+
+
+def test_memory_per_open_deal_is_read_between_the_two_sizes_of_the_store() -> None:
+    mib = 2**20
+    results = [
+        Restart("rocksdb", 10_000, 5.0, 110 * mib, 335, 0.4),
+        Restart("memory", 100_000, 25.0, 200 * mib, 337, 3.0),
+        Restart("rocksdb", 100_000, 8.0, 164 * mib, 337, 3.5),
+        Restart("rocksdb", 1_000_000, 45.0, 700 * mib, 337, 35.0),  # the RocksDB-only line: not a pair
+    ]
+    assert per_open_deal(results, "rocksdb") == 54 * mib / 90_000
+    assert results[-1].rebuild_us_per_deal == 35.0

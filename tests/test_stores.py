@@ -4,6 +4,8 @@ only once acknowledged (streams/state/stores.py): a restart never finds a value 
 from __future__ import annotations
 
 import asyncio
+import sys
+import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +13,9 @@ import faust
 import pytest
 from faust.types import TP
 
+from streams.fold.deals import DealState
+from streams.fold.facts import StageFact
+from streams.state.codec import decode_deal, encode_deal
 from streams.state.stores import RocksStore
 from streams.state.tables import declare_tables
 
@@ -164,3 +169,18 @@ async def test_a_global_table_never_lets_the_read_back_of_its_own_older_writes_u
     await changelog.send(topic, b"crm.reps:0", b"the next owner's tally", None)  # after a rebalance
     table.apply_changelog_batch(changelog.read_back(topic, 3))
     assert table.data.get(b"crm.reps:0") == b"the next owner's tally"
+
+
+def test_a_deal_record_holds_its_own_size_not_orjson_s_buffer() -> None:
+    """orjson returns its bytes in a buffer of 4 KiB at least; a kept record is trimmed (codec.exact)."""
+    stage = StageFact(1.7e9, "e1", "new", "ann", None, None, "USD", "inbound", None, None)
+    state = DealState("deal-1", stages=(stage,))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        records = [encode_deal(0, state) for _ in range(100)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(records)
+    finally:
+        tracemalloc.stop()
+    assert decode_deal(records[0]) == (0, state)
+    assert held < 2 * sys.getsizeof(records[0]) < 1024

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import orjson
 
 from streams.config import Settings
+from streams.state.codec import exact
 
 SOURCES = (
     ("inbound_demo", 30),
@@ -267,7 +268,7 @@ class CrmSimulation:
             yield from self._emit(item)
 
     def _emit(self, item: _Scheduled) -> Iterator[Message]:
-        value = orjson.dumps(item.value)
+        value = exact(orjson.dumps(item.value))  # a replay keeps a million of them
         roll = self.rng.random()
         if roll < 0.005:  # a broken copy first, then the event itself: the floor's lifecycles stay whole
             yield Message(item.topic, item.key.encode(), self._malformed(item.value))

@@ -23,37 +23,46 @@ DEAL_RECORD_VERSION = 2
 PROFILE_RECORD_VERSION = 1
 
 
+def exact(data: bytes) -> bytes:
+    """``data`` in a bytes object of its own size. orjson (3.12 on) returns its bytes in the buffer it
+    wrote them into, 4 KiB at least and never shrunk (ijl/orjson#483): a deal record kept in a memory
+    store, or staged until its changelog acknowledgement, held 4 KiB for its 340 bytes. 0.2 µs a copy."""
+    return bytes(memoryview(data))
+
+
 def encode_deal(partition: int, state: DealState) -> bytes:
-    return orjson.dumps(
-        [
-            DEAL_RECORD_VERSION,
-            partition,
-            state.deal_id,
-            state.offsets,
-            state.duplicates,
+    return exact(
+        orjson.dumps(
             [
+                DEAL_RECORD_VERSION,
+                partition,
+                state.deal_id,
+                state.offsets,
+                state.duplicates,
                 [
-                    f.at,
-                    f.event_id,
-                    f.stage,
-                    f.rep,
-                    f.team,
-                    f.amount_micro,
-                    f.currency,
-                    f.source,
-                    f.deal_type,
-                    f.expected_close,
-                    f.lost_reason,
-                ]
-                for f in state.stages
-            ],
-            [
-                [f.at, f.event_id, f.kind, f.rep, f.team, f.action, f.outcome, f.handle_micro, f.personalized]
-                for f in state.activities
-            ],
-            state.alerts,
-            state.response,
-        ]
+                    [
+                        f.at,
+                        f.event_id,
+                        f.stage,
+                        f.rep,
+                        f.team,
+                        f.amount_micro,
+                        f.currency,
+                        f.source,
+                        f.deal_type,
+                        f.expected_close,
+                        f.lost_reason,
+                    ]
+                    for f in state.stages
+                ],
+                [
+                    [f.at, f.event_id, f.kind, f.rep, f.team, f.action, f.outcome, f.handle_micro, f.personalized]
+                    for f in state.activities
+                ],
+                state.alerts,
+                state.response,
+            ]
+        )
     )
 
 
