@@ -76,21 +76,35 @@ def summarize(raw: str, top: int = 15, within: str | None = None) -> Profile:
     )
 
 
+class Sampler:
+    """``py-spy record --native`` of one process into a raw file, until :meth:`stop`."""
+
+    def __init__(self, py_spy: str, pid: int, output: Path, rate: int) -> None:
+        self.output = output
+        record = ["record", "--native", "--rate", str(rate), "--format", "raw", "--output", str(output)]
+        self.process = subprocess.Popen(
+            [py_spy, *record, "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        """Stop sampling (SIGINT: py-spy writes what it sampled); fails if py-spy did."""
+        self.process.send_signal(signal.SIGINT)
+        if self.process.wait(120) != 0 or not self.output.exists():
+            raise SystemExit(f"py-spy failed ({self.process.returncode}); it needs ptrace (root or CAP_SYS_PTRACE)")
+
+    def kill(self) -> None:
+        """Stop it without waiting, if it still runs (after a failure elsewhere)."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+
 def measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str = "bench-profile") -> Profile:
     output = scratch / f"{app_id}.raw"
-    samplers: list[subprocess.Popen] = []
+    samplers: list[Sampler] = []
 
     def start(processes: Sequence[subprocess.Popen]) -> Callable[[], None]:
-        record = ["record", "--native", "--rate", "100", "--format", "raw", "--output", str(output)]
-        command = [py_spy, *record, "--pid", str(processes[0].pid)]
-        samplers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        return stop
-
-    def stop() -> None:
-        sampler = samplers[0]
-        sampler.send_signal(signal.SIGINT)  # py-spy stops and writes what it sampled
-        if sampler.wait(120) != 0 or not output.exists():
-            raise SystemExit(f"profile: py-spy failed ({sampler.returncode}); it needs ptrace (root or CAP_SYS_PTRACE)")
+        samplers.append(Sampler(py_spy, processes[0].pid, output, rate=100))
+        return samplers[0].stop
 
     env = throughput.leadpulse_env(bootstrap, app_id, scratch / app_id)
     worker = ([sys.executable, "-m", "streams.cli", "worker"], env)
@@ -98,8 +112,7 @@ def measure(py_spy: str, bootstrap: str, scratch: Path, total: int, app_id: str 
         throughput.timed("profile", [worker], bootstrap, app_id, total, at_first_commit=start)
     finally:
         for sampler in samplers:
-            if sampler.poll() is None:
-                sampler.kill()
+            sampler.kill()
     return summarize(output.read_text())
 
 

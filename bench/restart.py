@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -111,18 +110,12 @@ def run_store(
 def sampled_restart(py_spy: str, command: list[str], env: dict[str, str], output: Path) -> profile.Profile:
     """One more restart, py-spy attached from its launch until it is ready: the rebuild's samples."""
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    record = ["record", "--native", "--rate", "200", "--format", "raw", "--output", str(output)]
-    sampler = subprocess.Popen(
-        [py_spy, *record, "--pid", str(worker.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    sampler = profile.Sampler(py_spy, worker.pid, output, rate=200)
     try:
         wait(lambda: ready(env["LEADPULSE_WEB_PORT"]), "ready under py-spy", worker)
-        sampler.send_signal(signal.SIGINT)  # py-spy stops and writes what it sampled
-        if sampler.wait(120) != 0 or not output.exists():
-            raise SystemExit(f"restart: py-spy failed ({sampler.returncode})")
+        sampler.stop()
     finally:
-        if sampler.poll() is None:
-            sampler.kill()
+        sampler.kill()
         stop(worker)
     return profile.summarize(output.read_text(), within=REBUILD_FRAME)
 
